@@ -1,0 +1,40 @@
+"""torch_distill: distilling reinforcement learning in PyTorch (HaDES, synthetic envs, batched envs)."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "torch_distill" / "__init__.py").read_text()).group(1)
+
+setup(
+    name="torch_distill",
+    version=VERSION,
+    description="Distilling reinforcement learning in PyTorch: behaviour distillation (HaDES), learned "
+    "synthetic environments and natively batched torch environments.",
+    long_description=(ROOT / "README.md").read_text() if (ROOT / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["torch_distill", "torch_distill.*"]),
+    package_data={"torch_distill": ["datasets/*.safetensors", "datasets/*.json"]},
+    install_requires=[
+        # Users bring their own (CUDA) build; the README installs the CPU build that lies on disk first.
+        "torch>=2.4,<2.15",
+        "numpy>=1.24",
+        "safetensors>=0.4",
+        "tyro>=0.8",
+        "tqdm>=4.60",
+        "matplotlib>=3.7",
+        "gymnasium>=1.0",
+    ],
+    extras_require={
+        "envpool": ["envpool>=0.8"],
+        "mujoco": ["mujoco>=3.0", "envpool>=0.8"],
+        "minigrid": ["minigrid>=3.0"],
+        "torchrl": ["torchrl>=0.8", "tensordict>=0.8"],
+        "test": ["pytest>=7", "minigrid>=3.0", "envpool>=0.8", "mujoco>=3.0"],
+        "dev": ["pytest>=7", "minigrid>=3.0", "envpool>=0.8", "mujoco>=3.0", "ruff"],
+    },
+    entry_points={"console_scripts": ["torch-distill=torch_distill.cli:main"]},
+)

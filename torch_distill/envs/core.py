@@ -1,0 +1,141 @@
+"""The environment contracts of torch_distill.
+
+Two layers, following gymnax (functional envs) and gymnasium/envpool (stateful vector envs):
+
+1. ``FunctionalEnv`` -- a natively batched env written in torch. Pure functions of explicit inputs::
+
+       state, obs = env.reset(batch_size, generator, params)
+       state, obs, reward, terminated, truncated = env.step(state, action, generator, params)
+
+   * every tensor carries a leading batch dim ``[B, ...]``; there is no Python loop over envs;
+   * randomness comes only from the ``generator`` argument (a ``torch.Generator`` on the env's device),
+     never from the global RNG, so a call is deterministic given its inputs;
+   * ``state`` and ``params`` are ``NamedTuple``s of tensors (params may be broadcastable ``[]`` or ``[B]``);
+   * ``step`` auto-resets: rows that ended (terminated or truncated) come back as freshly reset states, and
+     the returned ``obs`` of those rows is the reset observation (``reward``/``terminated``/``truncated``
+     belong to the step that ended). Nothing in ``step`` syncs with the host.
+
+2. ``VecEnv`` -- a stateful batch of ``num_envs`` environments with torch tensors in and out on ``device``
+   (native envs, envpool, gymnasium vector envs all present this face to the evaluator).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import torch
+
+__all__ = ["EnvSpec", "FunctionalEnv", "VecEnv", "StepOut"]
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """Static description of an environment shared by every backend.
+
+    Attributes:
+        env_id: registry id, e.g. ``"CartPole-v1"``.
+        obs_shape: shape of one observation (``(obs_dim,)`` for vector observations).
+        discrete: True for a ``Discrete(n_actions)`` action space.
+        n_actions: number of discrete actions (0 for continuous spaces).
+        action_dim: dimension of a continuous action (0 for discrete spaces).
+        action_low: lower bound of continuous actions (length ``action_dim``), empty for discrete.
+        action_high: upper bound of continuous actions, empty for discrete.
+        max_episode_steps: time limit after which an episode is truncated.
+    """
+
+    env_id: str
+    obs_shape: tuple[int, ...]
+    discrete: bool
+    n_actions: int = 0
+    action_dim: int = 0
+    action_low: tuple[float, ...] = ()
+    action_high: tuple[float, ...] = ()
+    max_episode_steps: int = 1000
+
+    @property
+    def obs_dim(self) -> int:
+        n = 1
+        for s in self.obs_shape:
+            n *= s
+        return n
+
+    @property
+    def act_dim(self) -> int:
+        """Width of the policy head: ``n_actions`` (logits) or ``action_dim`` (Gaussian mean)."""
+        return self.n_actions if self.discrete else self.action_dim
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "env_id": self.env_id,
+            "obs_shape": list(self.obs_shape),
+            "discrete": self.discrete,
+            "n_actions": self.n_actions,
+            "action_dim": self.action_dim,
+            "action_low": list(self.action_low),
+            "action_high": list(self.action_high),
+            "max_episode_steps": self.max_episode_steps,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "EnvSpec":
+        return cls(
+            env_id=str(d["env_id"]),
+            obs_shape=tuple(int(x) for x in d["obs_shape"]),
+            discrete=bool(d["discrete"]),
+            n_actions=int(d.get("n_actions", 0)),
+            action_dim=int(d.get("action_dim", 0)),
+            action_low=tuple(float(x) for x in d.get("action_low", ())),
+            action_high=tuple(float(x) for x in d.get("action_high", ())),
+            max_episode_steps=int(d.get("max_episode_steps", 1000)),
+        )
+
+
+class StepOut(NamedTuple):
+    """What a ``VecEnv.step`` returns; all tensors ``[N, ...]`` on the env's device."""
+
+    obs: torch.Tensor  # [N, *obs_shape] float32 (after auto-reset for rows that ended)
+    reward: torch.Tensor  # [N] float32
+    terminated: torch.Tensor  # [N] bool
+    truncated: torch.Tensor  # [N] bool
+
+
+@runtime_checkable
+class FunctionalEnv(Protocol):
+    """A natively batched torch env with gymnax-style pure functions (see module docstring)."""
+
+    spec: EnvSpec
+
+    def default_params(self, device: torch.device | str = "cpu") -> NamedTuple: ...
+
+    def reset(
+        self, batch_size: int, generator: torch.Generator, params: NamedTuple | None = None
+    ) -> tuple[NamedTuple, torch.Tensor]: ...
+
+    def step(
+        self,
+        state: NamedTuple,
+        action: torch.Tensor,
+        generator: torch.Generator,
+        params: NamedTuple | None = None,
+    ) -> tuple[NamedTuple, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]: ...
+
+
+class VecEnv(Protocol):
+    """A stateful batch of environments with torch tensors in and out (see module docstring).
+
+    ``reset(seed, group_size)``: the ``num_envs`` envs are laid out as ``[num_envs // group_size, group_size]``;
+    where the backend allows it (native torch envs, gymnasium), env ``j`` of every group starts from the same
+    initial state (common random numbers across population members). Returns ``obs [N, *obs_shape]``.
+    """
+
+    spec: EnvSpec
+    num_envs: int
+    device: torch.device
+    supports_common_random_numbers: bool
+
+    def reset(self, seed: int, group_size: int | None = None) -> torch.Tensor: ...
+
+    def step(self, action: torch.Tensor) -> StepOut: ...
+
+    def close(self) -> None: ...
