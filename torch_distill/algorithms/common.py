@@ -1,0 +1,78 @@
+"""Pieces shared by ES problems on a real environment: env/venv cache, normaliser, policy evaluation."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from torch_distill.envs.core import EnvSpec
+from torch_distill.envs.vec import make_vec_env, resolve_backend
+from torch_distill.evaluation import EvalResult, ObsNormalizer, estimate_obs_normalizer, evaluate_policies
+from torch_distill.policies import PolicyNet
+
+__all__ = ["RealEnvEvaluator", "resolve_device", "make_run_dir"]
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device={device!r}: expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: CUDA is not available on this machine")
+    return dev
+
+
+class RealEnvEvaluator:
+    """Evaluates populations of policies on a real env; caches one vector env per batch size."""
+
+    def __init__(self, env_id: str, device: torch.device, backend: str = "auto", max_steps: int | None = None,
+                 deterministic: bool = False) -> None:
+        self.env_id = env_id
+        self.device = device
+        self.backend = resolve_backend(env_id, backend)
+        self.max_steps = max_steps
+        self.deterministic = deterministic
+        self._venvs: dict[int, Any] = {}
+        self.spec: EnvSpec = self.venv(1).spec
+        self.normalizer = ObsNormalizer()
+
+    def venv(self, num_envs: int) -> Any:
+        if num_envs not in self._venvs:
+            self._venvs[num_envs] = make_vec_env(self.env_id, num_envs, self.device, self.backend)
+        return self._venvs[num_envs]
+
+    def fit_normalizer(self, seed: int, num_envs: int = 64, steps: int = 200) -> ObsNormalizer:
+        """Estimate the fixed affine observation normaliser from random-action rollouts."""
+        self.normalizer = estimate_obs_normalizer(self.venv(num_envs), steps, seed).to(self.device)
+        return self.normalizer
+
+    def evaluate(self, net: PolicyNet, params: Tensor, episodes: int, seed: int) -> EvalResult:
+        """One episode per env for each of ``params [N, num_params]``, ``episodes`` envs each (CRN across N)."""
+        venv = self.venv(params.shape[0] * episodes)
+        return evaluate_policies(net, params, venv, episodes, seed, self.normalizer, self.deterministic, self.max_steps)
+
+    def close(self) -> None:
+        for v in self._venvs.values():
+            v.close()
+        self._venvs.clear()
+
+
+def make_run_dir(out: str, name: str | None, default_name: str, resume: str | None) -> Path:
+    """The run folder: ``resume`` if given (must hold a checkpoint), else ``out/name`` (must not exist yet)."""
+    if resume:
+        run_dir = Path(resume)
+        if not (run_dir / "checkpoint.pt").is_file():
+            raise FileNotFoundError(f"--resume {resume}: no checkpoint.pt in that folder")
+        return run_dir
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(out) / (name or f"{default_name}-{stamp}")
+    if (run_dir / "checkpoint.pt").exists():
+        raise FileExistsError(f"run folder {run_dir} already holds a run; use --resume {run_dir} or another --name")
+    return run_dir

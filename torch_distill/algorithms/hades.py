@@ -1,0 +1,495 @@
+"""HaDES: behaviour distillation by evolving a tiny synthetic dataset (Lupu et al., ICLR 2024).
+
+Outer loop: an ES (:mod:`torch_distill.es`) over the flattened dataset ``{states [D, obs_dim], actions}``.
+Inner loop: behaviour cloning of fresh policies on each candidate dataset, vmapped over the whole population
+(:func:`~torch_distill.algorithms.bc.bc_train`). Fitness: the trained policies' mean episode return on the real
+env, with common random numbers across the population (same policy inits, env seeds and action noise).
+
+* HaDES-F: ``inits`` fixed policy initialisations for the whole run (strong inductive bias, best returns).
+* HaDES-R: ``inits`` fresh initialisations every generation (datasets transfer to other architectures).
+
+Genome layout ``[states (D * obs_dim) | actions]``; ``actions`` is absent for fixed balanced discrete labels
+(``arange(D) % n_actions``), ``D * n_actions`` label logits, or ``D * action_dim`` continuous targets. The genome
+starts at zero and is unbounded, as the reference; states live in the normalised observation space.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from torch_distill.algorithms.bc import BCConfig, bc_train
+from torch_distill.algorithms.common import RealEnvEvaluator
+from torch_distill.envs.core import EnvSpec
+from torch_distill.evaluation import ObsNormalizer
+from torch_distill.io import Dataset
+from torch_distill.policies import PolicyConfig, PolicyNet, parse_hidden
+from torch_distill.runner import Streams, derive_seed
+
+__all__ = ["HadesConfig", "HadesProblem", "resolve_hades", "evaluate_dataset", "decode_genome", "DatasetEvalResult"]
+
+
+@dataclass
+class HadesConfig:
+    """HaDES behaviour distillation. ``auto`` values resolve from the action space (discrete / continuous).
+
+    Defaults for discrete actions follow the reference's CartPole set-up (SNES, sigma 0.5, temperature 20, fixed
+    balanced labels, relu MLP 64-64, 32 BC steps of Adam 0.03); for continuous actions the reference's Brax set-up
+    (OpenES + Adam beta1 0.99, sigma 0.03, lr 0.05, tanh MLP, Gaussian NLL, Adam 5e-3, clip 0.5) scaled down
+    for CPUs (64-64 hidden, 100 BC steps).
+    """
+
+    env: str = "CartPole-v1"
+    """Environment id (native torch, envpool or gymnasium; see ``torch-distill envs``)."""
+    variant: Literal["F", "R"] = "F"
+    """HaDES-F (fixed policy inits for the whole run) or HaDES-R (fresh inits every generation)."""
+    dataset_size: int = 4
+    """Number D of synthetic state-action pairs."""
+    labels: Literal["auto", "fixed", "logits"] = "auto"
+    """Discrete labels: fixed balanced one-hots (auto) or evolved logits. Continuous labels are always evolved."""
+    strategy: Literal["auto", "snes", "open_es"] = "auto"
+    """Evolution strategy: auto = SNES for discrete actions, OpenES (+Adam) for continuous."""
+    popsize: int = 64
+    """ES population size (even for antithetic OpenES)."""
+    generations: int = 30
+    """Number of ES generations."""
+    sigma: float | None = None
+    """Initial ES noise scale (auto: 0.5 SNES, 0.03 OpenES)."""
+    es_lr: float | None = None
+    """ES learning rate: OpenES Adam lr (auto 0.05) or SNES lrate_mean (auto 1.0)."""
+    temperature: float = 20.0
+    """SNES rank-weight temperature (0 = NES utilities)."""
+    hidden: str = "auto"
+    """Hidden layer widths of the BC policy, e.g. '64,64' (auto: 64,64)."""
+    activation: str = "auto"
+    """Hidden activation: relu, tanh, elu, gelu (auto: relu discrete, tanh continuous)."""
+    bc_steps: int | None = None
+    """Full-batch BC steps (auto: 32 discrete, 100 continuous)."""
+    bc_lr: float | None = None
+    """BC Adam learning rate (auto: 0.03 discrete, 5e-3 continuous)."""
+    bc_eps: float = 1e-5
+    """BC Adam epsilon."""
+    max_grad_norm: float = 0.5
+    """BC per-policy gradient-norm clip (0 disables)."""
+    inits: int | None = None
+    """Policy initialisations trained per candidate (auto: 1 for F, 2 for R)."""
+    episodes: int = 8
+    """Real-env episodes per trained policy for fitness."""
+    max_steps: int | None = None
+    """Step budget per evaluation episode (default: the env's time limit)."""
+    deterministic_eval: bool = False
+    """Act greedily in evaluation (default: sample actions, as the reference)."""
+    obs_norm: Literal["random", "none"] = "random"
+    """Fixed observation normaliser: estimated once from random-action rollouts, or none."""
+    eval_every: int = 10
+    """Evaluate the ES mean (fresh seeds, BC from scratch) every N generations."""
+    eval_episodes: int = 32
+    """Episodes per policy for the periodic ES-mean evaluation."""
+    eval_inits: int = 2
+    """Policy inits for the ES-mean evaluation (HaDES-R: fresh random inits; HaDES-F: the fixed inits)."""
+    final_episodes: int = 100
+    """Episodes per policy for the final evaluation of the dataset."""
+    final_seeds: int = 5
+    """Fresh random-init policies trained for the final evaluation (besides the fixed inits of HaDES-F)."""
+    seed: int = 0
+    """Base seed; every random draw derives from (seed, generation, stream)."""
+    device: str = "auto"
+    """Torch device: auto, cpu, cuda, cuda:N (under torchrun: cuda:LOCAL_RANK)."""
+    backend: Literal["auto", "native", "envpool", "gymnasium"] = "auto"
+    """Env backend: native torch envs first, else envpool, else gymnasium."""
+    out: str = "runs"
+    """Parent folder of run folders."""
+    name: str | None = None
+    """Run folder name (default: <env>-hades-<variant>-s<seed>-<time>)."""
+    checkpoint_every: int = 10
+    """Write a checkpoint every N generations (and at the end)."""
+    log_every: int = 1
+    """Print a progress line every N generations."""
+    max_minutes: float | None = None
+    """Wall-clock budget: stop (and checkpoint) after this many minutes."""
+    threads: int = 0
+    """torch.set_num_threads (0 = leave as is)."""
+
+    def validate(self) -> None:
+        positive = ["dataset_size", "popsize", "generations", "episodes", "eval_every", "eval_episodes", "eval_inits",
+                    "final_episodes", "checkpoint_every", "log_every"]
+        for k in positive:
+            v = getattr(self, k)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{k}={v!r}: expected a positive integer")
+        if self.final_seeds < 0:
+            raise ValueError(f"final_seeds={self.final_seeds}: expected >= 0")
+        for k in ["sigma", "es_lr", "bc_lr"]:
+            v = getattr(self, k)
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{k}={v!r}: expected a positive finite number")
+        if self.inits is not None and self.inits < 1:
+            raise ValueError(f"inits={self.inits}: expected a positive integer")
+        if self.bc_steps is not None and self.bc_steps < 0:
+            raise ValueError(f"bc_steps={self.bc_steps}: expected >= 0")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes={self.max_minutes}: expected a positive number")
+        if self.hidden != "auto":
+            parse_hidden(self.hidden)
+
+
+@dataclass
+class ResolvedHades:
+    """A :class:`HadesConfig` with every ``auto`` resolved for one env."""
+
+    config: HadesConfig
+    spec: EnvSpec
+    policy: PolicyConfig
+    bc: BCConfig
+    strategy: str
+    strategy_kwargs: dict[str, Any] = field(default_factory=dict)
+    labels: str = "fixed"
+    inits: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "config": asdict(self.config),
+            "env": self.spec.to_json(),
+            "policy": self.policy.to_json(),
+            "bc": self.bc.to_json(),
+            "strategy": self.strategy,
+            "strategy_kwargs": self.strategy_kwargs,
+            "labels": self.labels,
+            "inits": self.inits,
+        }
+
+
+def resolve_hades(config: HadesConfig, spec: EnvSpec) -> ResolvedHades:
+    """Fill ``auto`` values of ``config`` for ``spec`` and validate everything."""
+    config.validate()
+    discrete = spec.discrete
+    hidden = parse_hidden("64,64" if config.hidden == "auto" else config.hidden)
+    activation = config.activation if config.activation != "auto" else ("relu" if discrete else "tanh")
+    policy = PolicyConfig(hidden, activation)
+    bc = BCConfig(
+        steps=config.bc_steps if config.bc_steps is not None else (32 if discrete else 100),
+        lr=config.bc_lr if config.bc_lr is not None else (0.03 if discrete else 5e-3),
+        eps=config.bc_eps,
+        max_grad_norm=config.max_grad_norm,
+    )
+    strategy = config.strategy if config.strategy != "auto" else ("snes" if discrete else "open_es")
+    if strategy == "snes":
+        kw: dict[str, Any] = {
+            "popsize": config.popsize,
+            "sigma_init": config.sigma if config.sigma is not None else 0.5,
+            "temperature": config.temperature,
+            "lrate_mean": config.es_lr if config.es_lr is not None else 1.0,
+        }
+    else:
+        if config.popsize % 2:
+            raise ValueError(f"popsize={config.popsize}: OpenES samples antithetic pairs, expected an even number")
+        kw = {
+            "popsize": config.popsize,
+            "sigma_init": config.sigma if config.sigma is not None else 0.03,
+            "lr": config.es_lr if config.es_lr is not None else 0.05,
+            "beta1": 0.99,
+        }
+    if not discrete:
+        labels = "continuous"
+        if config.labels == "logits":
+            raise ValueError(f"labels='logits' needs a discrete action space; {spec.env_id} has continuous actions")
+    else:
+        labels = "fixed" if config.labels in ("auto", "fixed") else "logits"
+    inits = config.inits if config.inits is not None else (1 if config.variant == "F" else 2)
+    return ResolvedHades(config, spec, policy, bc, strategy, kw, labels, inits)
+
+
+def genome_dims(spec: EnvSpec, dataset_size: int, labels: str) -> int:
+    per = spec.obs_dim + (0 if labels == "fixed" else spec.act_dim)
+    return dataset_size * per
+
+
+def decode_genome(genomes: Tensor, spec: EnvSpec, dataset_size: int, labels: str) -> tuple[Tensor, Tensor]:
+    """Split genomes ``[P, G]`` into states ``[P, D, obs_dim]`` and actions (``[P, D]`` int64 or ``[P, D, k]``)."""
+    p, d = genomes.shape[0], dataset_size
+    n_states = d * spec.obs_dim
+    states = genomes[:, :n_states].reshape(p, d, spec.obs_dim)
+    if labels == "fixed":
+        actions = (torch.arange(d, device=genomes.device) % spec.n_actions).expand(p, d)
+    else:
+        actions = genomes[:, n_states:].reshape(p, d, spec.act_dim)
+    return states, actions
+
+
+class HadesProblem:
+    """The HaDES fitness: BC on each candidate dataset, then real-env return (see module docstring)."""
+
+    def __init__(self, resolved: ResolvedHades, evaluator: RealEnvEvaluator) -> None:
+        self.r = resolved
+        self.cfg = resolved.config
+        self.spec = resolved.spec
+        self.evaluator = evaluator
+        self.device = evaluator.device
+        self.net = PolicyNet(self.spec, resolved.policy)
+        self.num_dims = genome_dims(self.spec, self.cfg.dataset_size, resolved.labels)
+        self.fixed_init_seed = derive_seed(self.cfg.seed, -1, Streams.INIT)
+        self.fixed_inits = self._inits(self.fixed_init_seed, resolved.inits)
+        if self.cfg.obs_norm == "random":
+            evaluator.fit_normalizer(derive_seed(self.cfg.seed, -1, Streams.NORM))
+
+    def _inits(self, seed: int, n: int) -> Tensor:
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(seed)
+        return self.net.init(n, gen)
+
+    def initial_mean(self) -> Tensor:
+        return torch.zeros(self.num_dims, device=self.device)
+
+    def decode(self, genomes: Tensor) -> tuple[Tensor, Tensor]:
+        return decode_genome(genomes, self.spec, self.cfg.dataset_size, self.r.labels)
+
+    def train(self, genomes: Tensor, inits: Tensor) -> Tensor:
+        """BC-train ``inits [R, num_params]`` on every genome ``[P, G]``: returns ``[P * R, num_params]``."""
+        p, r = genomes.shape[0], inits.shape[0]
+        states, actions = self.decode(genomes)
+        rep = lambda x: x.unsqueeze(1).expand(p, r, *x.shape[1:]).reshape(p * r, *x.shape[1:])  # noqa: E731
+        params0 = inits.unsqueeze(0).expand(p, r, -1).reshape(p * r, -1)
+        return bc_train(self.net, params0, rep(states), rep(actions), self.r.bc)
+
+    def fitness(self, genomes: Tensor, generation: int) -> tuple[Tensor, dict[str, Tensor]]:
+        if self.cfg.variant == "F":
+            inits = self.fixed_inits
+        else:
+            inits = self._inits(derive_seed(self.cfg.seed, generation, Streams.INIT), self.r.inits)
+        params = self.train(genomes, inits)
+        res = self.evaluator.evaluate(self.net, params, self.cfg.episodes, derive_seed(self.cfg.seed, generation, Streams.ENV))
+        fit = res.returns.reshape(genomes.shape[0], -1).mean(-1)
+        return fit, {"env_steps": res.env_steps, "episode_steps": res.lengths.sum()}
+
+    def evaluate_mean(self, mean: Tensor, generation: int) -> dict[str, float]:
+        if self.cfg.variant == "F":
+            inits = self.fixed_inits
+        else:
+            inits = self._inits(derive_seed(self.cfg.seed, generation, Streams.MEAN_INIT), self.cfg.eval_inits)
+        params = self.train(mean.unsqueeze(0), inits)
+        res = self.evaluator.evaluate(self.net, params, self.cfg.eval_episodes,
+                                      derive_seed(self.cfg.seed, generation, Streams.MEAN_EVAL))
+        return {"return_mean": float(res.returns.mean()), "return_std": float(res.returns.std())}
+
+    def dataset(self, mean: Tensor, metadata: dict[str, Any]) -> Dataset:
+        states, actions = self.decode(mean.unsqueeze(0))
+        meta = {
+            "variant": f"HaDES-{self.cfg.variant}",
+            "obs_normalizer": self.evaluator.normalizer.to_json(),
+            "policy": {**self.r.policy.to_json(), "init": "orthogonal(sqrt2 hidden, 0.01 output), zero bias"},
+            "bc": {**self.r.bc.to_json(), "loss": "cross_entropy" if self.spec.discrete else "gaussian_nll", "full_batch": True},
+            "init_seeds": {"generator_seed": self.fixed_init_seed, "inits": self.r.inits} if self.cfg.variant == "F" else None,
+            "seed": self.cfg.seed,
+            **metadata,
+        }
+        return Dataset(states[0].contiguous().float(), actions[0].contiguous(), self.spec, meta)
+
+    def state_dict(self) -> dict[str, Any]:
+        n = self.evaluator.normalizer
+        return {"obs_mean": n.mean, "obs_var": n.var}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("obs_mean") is not None:
+            self.evaluator.normalizer = ObsNormalizer(state["obs_mean"].to(self.device), state["obs_var"].to(self.device))
+
+
+# ------------------------------------------------------------------------------------------ dataset evaluation
+@dataclass
+class DatasetEvalResult:
+    """Returns of policies trained from scratch on a dataset: one row per policy init."""
+
+    per_policy: list[dict[str, float]]
+    return_mean: float
+    return_std: float  # spread across policies (std of per-policy means)
+    episodes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate_dataset(
+    dataset: Dataset,
+    policy: PolicyConfig | None = None,
+    bc: BCConfig | None = None,
+    seeds: list[int] | None = None,
+    fixed_init: bool = False,
+    episodes: int = 100,
+    env_seed: int = 12345,
+    device: torch.device | str = "cpu",
+    backend: str = "auto",
+    deterministic: bool = False,
+    evaluator: RealEnvEvaluator | None = None,
+) -> DatasetEvalResult:
+    """Train fresh policies on ``dataset`` (vmapped over inits) and evaluate them on the real env.
+
+    Args:
+        dataset: the distilled dataset (its metadata supplies the env, normaliser and default architecture / BC).
+        policy: architecture to train (default: the one the dataset was evolved for).
+        bc: BC hyperparameters (default: the recorded ones).
+        seeds: seeds of fresh random policy inits (one policy per seed).
+        fixed_init: use the dataset's recorded HaDES-F initialisations instead of ``seeds``.
+        episodes: real-env episodes per policy.
+        env_seed: seed of the evaluation episodes (fresh, unrelated to training).
+    """
+    device = torch.device(device)
+    meta = dataset.metadata
+    rec_policy = meta.get("policy") or {}
+    if policy is None:
+        policy = PolicyConfig(tuple(rec_policy.get("hidden", (64, 64))), rec_policy.get("activation", "relu"),
+                              float(rec_policy.get("log_std_init", 0.0)))
+    if bc is None:
+        rb = meta.get("bc") or {}
+        bc = BCConfig(**{k: rb[k] for k in ("steps", "lr", "eps", "beta1", "beta2", "max_grad_norm") if k in rb})
+    evaluator = evaluator or RealEnvEvaluator(dataset.spec.env_id, device, backend, deterministic=deterministic)
+    spec = evaluator.spec
+    if (spec.obs_dim, spec.discrete, spec.act_dim) != (dataset.spec.obs_dim, dataset.spec.discrete, dataset.spec.act_dim):
+        raise ValueError(
+            f"dataset was made for {dataset.spec.env_id} (obs_dim {dataset.spec.obs_dim}, act_dim {dataset.spec.act_dim}) "
+            f"but the env provides obs_dim {spec.obs_dim}, act_dim {spec.act_dim}"
+        )
+    evaluator.normalizer = ObsNormalizer.from_json(meta.get("obs_normalizer"), device)
+    net = PolicyNet(spec, policy)
+    if fixed_init:
+        rec = meta.get("init_seeds")
+        if not rec:
+            raise ValueError("fixed_init=True but the dataset records no HaDES-F init seeds (it is a HaDES-R dataset)")
+        if tuple(policy.hidden) != tuple(rec_policy.get("hidden", ())) or policy.activation != rec_policy.get("activation"):
+            raise ValueError("fixed_init=True needs the architecture the dataset was evolved for "
+                             f"(hidden {rec_policy.get('hidden')}, activation {rec_policy.get('activation')})")
+        gen = torch.Generator(device=device)
+        gen.manual_seed(int(rec["generator_seed"]))
+        inits = net.init(int(rec["inits"]), gen)
+        labels = [f"fixed-init {i}" for i in range(inits.shape[0])]
+    else:
+        seeds = list(seeds if seeds is not None else range(5))
+        if not seeds:
+            raise ValueError("seeds is empty: expected at least one policy seed")
+        parts = []
+        for s in seeds:
+            gen = torch.Generator(device=device)
+            gen.manual_seed(int(s))
+            parts.append(net.init(1, gen))
+        inits = torch.cat(parts)
+        labels = [f"seed {s}" for s in seeds]
+    n = inits.shape[0]
+    states = dataset.states.to(device).unsqueeze(0).expand(n, *dataset.states.shape)
+    actions = dataset.actions.to(device).unsqueeze(0).expand(n, *dataset.actions.shape)
+    params = bc_train(net, inits, states, actions, bc)
+    res = evaluator.evaluate(net, params, episodes, env_seed)
+    per_mean = res.returns.mean(-1)
+    rows = [
+        {"policy": lab, "return_mean": float(m), "return_std": float(s), "return_min": float(lo), "return_max": float(hi)}
+        for lab, m, s, lo, hi in zip(labels, per_mean, res.returns.std(-1), res.returns.min(-1).values, res.returns.max(-1).values)
+    ]
+    return DatasetEvalResult(rows, float(per_mean.mean()), float(per_mean.std()) if n > 1 else 0.0, episodes)
+
+
+# ------------------------------------------------------------------------------------------------ orchestration
+def run_hades(config: HadesConfig, resume: str | None = None) -> dict[str, Any]:
+    """Run HaDES end to end: ES loop, final evaluation, dataset file, summary (rank 0 writes; all ranks compute).
+
+    Returns the summary dict (rank 0) or ``{}`` (other ranks).
+    """
+    import json
+    import sys
+    import time
+
+    from torch_distill import __version__
+    from torch_distill.algorithms.common import make_run_dir, resolve_device
+    from torch_distill.distributed import barrier, cleanup, init_distributed
+    from torch_distill.es.strategies import make_strategy
+    from torch_distill.io import save_dataset
+    from torch_distill.log import format_table
+    from torch_distill.runner import RunnerConfig, run_es
+
+    if resume:
+        run_dir = make_run_dir(config.out, None, "", resume)
+        stored = json.loads((run_dir / "config.json").read_text())["config"]
+        config = HadesConfig(**{**stored, "device": config.device if config.device != "auto" else stored["device"]})
+    config.validate()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    info = init_distributed(config.device if config.device != "auto" else "auto")
+    device = info.device if info.enabled else resolve_device(config.device)
+    evaluator = RealEnvEvaluator(config.env, device, config.backend, config.max_steps, config.deterministic_eval)
+    resolved = resolve_hades(config, evaluator.spec)
+    problem = HadesProblem(resolved, evaluator)
+    strategy = make_strategy(resolved.strategy, problem.num_dims, **resolved.strategy_kwargs)
+    if not resume:
+        run_dir = make_run_dir(config.out, config.name, f"{config.env}-hades-{config.variant}-s{config.seed}", None)
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            from torch_distill.io import write_json
+
+            write_json(run_dir / "config.json", {**resolved.to_json(), "command": " ".join(sys.argv), "library_version": __version__})
+        print(
+            f"HaDES-{config.variant} on {config.env} [{evaluator.backend} backend, {device}, world size {info.world_size}]: "
+            f"D={config.dataset_size} ({resolved.labels} labels), genome {problem.num_dims} dims, "
+            f"{resolved.strategy} popsize {config.popsize}, {config.generations} generations; "
+            f"policy {','.join(map(str, resolved.policy.hidden))} {resolved.policy.activation}, "
+            f"BC {resolved.bc.steps} steps lr {resolved.bc.lr}, {resolved.inits} init(s) x {config.episodes} episodes\n"
+            f"run folder: {run_dir}",
+            flush=True,
+        )
+    barrier(info)
+    t0 = time.perf_counter()
+    state, rows = run_es(
+        problem,
+        strategy,
+        RunnerConfig(config.generations, config.seed, config.eval_every, config.checkpoint_every, config.log_every,
+                     config.max_minutes),
+        run_dir,
+        info,
+        resume=bool(resume),
+        title=f"HaDES-{config.variant} {config.env} D={config.dataset_size}",
+    )
+    summary: dict[str, Any] = {}
+    if info.is_main:
+        train_time = rows[-1]["wall_time"] if rows else time.perf_counter() - t0
+        ds = problem.dataset(state.mean, {"command": " ".join(sys.argv), "library_version": __version__,
+                                          "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                          "generations": rows[-1]["generation"] if rows else 0})
+        final_seed = derive_seed(config.seed, 10**6, Streams.FINAL)
+        evals: dict[str, DatasetEvalResult] = {}
+        if config.variant == "F":
+            evals["fixed inits (as evolved)"] = evaluate_dataset(ds, fixed_init=True, episodes=config.final_episodes,
+                                                                 env_seed=final_seed, device=device, evaluator=evaluator)
+        if config.final_seeds:
+            seeds = [final_seed % 100000 + i for i in range(config.final_seeds)]
+            evals["fresh random inits"] = evaluate_dataset(ds, seeds=seeds, episodes=config.final_episodes,
+                                                           env_seed=final_seed + 1, device=device, evaluator=evaluator)
+        ds.metadata["eval"] = {k: {"return_mean": v.return_mean, "return_std_across_policies": v.return_std,
+                                   "policies": len(v.per_policy), "episodes_per_policy": v.episodes}
+                               for k, v in evals.items()}
+        save_dataset(run_dir / "dataset.safetensors", ds)
+        summary = {
+            "env": config.env,
+            "variant": f"HaDES-{config.variant}",
+            "generations": ds.metadata["generations"],
+            "train_time_s": train_time,
+            "env_steps": rows[-1]["env_steps"] if rows else 0,
+            "episode_steps": rows[-1]["episode_steps"] if rows else 0,
+            "final_population_mean_fitness": rows[-1]["fitness_mean"] if rows else None,
+            "final_eval": {k: v.to_json() for k, v in evals.items()},
+            "dataset": str(run_dir / "dataset.safetensors"),
+        }
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        table = [
+            {"evaluation": k, "policies": len(v.per_policy), "episodes each": v.episodes,
+             "return mean": v.return_mean, "spread (std)": v.return_std,
+             "worst policy": min(r["return_mean"] for r in v.per_policy)}
+            for k, v in evals.items()
+        ]
+        print(f"\nFinal dataset ({config.dataset_size} pairs) after {summary['generations']} generations, "
+              f"{train_time:.1f}s, {summary['env_steps'] / 1e6:.2f}M env steps:")
+        print(format_table(table))
+        print(f"dataset: {run_dir / 'dataset.safetensors'}\ncurves:  {run_dir / 'curves.png'}")
+    evaluator.close()
+    cleanup(info)
+    return summary

@@ -1,0 +1,238 @@
+"""The ``torch-distill`` command line.
+
+::
+
+    torch-distill hades --env CartPole-v1 [options]       # evolve a dataset (HaDES-F/R); --help lists options
+    torch-distill direct-es --env CartPole-v1 [options]   # neuroevolution baseline on the policy weights
+    torch-distill evaluate DATASET [options]              # retrain fresh policies on a saved dataset
+    torch-distill show DATASET                            # print (and optionally plot) a dataset
+    torch-distill datasets                                # list the datasets shipped with the package
+    torch-distill envs                                    # list native torch env ids
+
+Every subcommand takes ``--config FILE`` (JSON or TOML with option names as keys); command-line options override
+the file. Bad input ends with a one-line error and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["main", "EvaluateConfig", "ShowConfig"]
+
+
+@dataclass
+class EvaluateConfig:
+    """Retrain fresh policies on a saved dataset and report their real-env return (mean and spread)."""
+
+    dataset: str
+    """Dataset file, or the name of a shipped dataset (see `torch-distill datasets`)."""
+    hidden: str | None = None
+    """Hidden widths of the policies to train, e.g. '256,256' (default: the architecture the dataset was evolved for)."""
+    activation: str | None = None
+    """Hidden activation (default: recorded)."""
+    lr: float | None = None
+    """BC Adam learning rate (default: recorded)."""
+    bc_steps: int | None = None
+    """BC steps (default: recorded)."""
+    seeds: int = 5
+    """Number of fresh random policy initialisations (one trained policy each)."""
+    fixed_init: bool = False
+    """Use the dataset's recorded HaDES-F initialisations instead of fresh random ones."""
+    episodes: int = 100
+    """Real-env episodes per policy."""
+    env_seed: int = 12345
+    """Seed of the evaluation episodes."""
+    deterministic: bool = False
+    """Act greedily instead of sampling actions."""
+    device: str = "auto"
+    """Torch device."""
+    backend: Literal["auto", "native", "envpool", "gymnasium"] = "auto"
+    """Env backend."""
+    json_out: str | None = None
+    """Also write the result as JSON to this path."""
+
+
+@dataclass
+class ShowConfig:
+    """Print a dataset's metadata and pairs; optionally save a picture of it."""
+
+    dataset: str
+    """Dataset file or shipped dataset name."""
+    png: str | None = None
+    """Write a picture of the states (in raw observation units) and labels to this PNG path."""
+
+
+class CLIError(Exception):
+    pass
+
+
+def _load_config_file(path: str) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"--config {path}: no such file")
+    try:
+        if p.suffix == ".toml":
+            return tomllib.loads(p.read_text())
+        return json.loads(p.read_text())
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        raise CLIError(f"--config {path}: cannot parse ({e})") from None
+
+
+def _parse(cls: type, args: list[str], prog: str) -> Any:
+    """tyro parse of ``cls`` with ``--config FILE`` defaults (file keys must be field names)."""
+    import tyro
+
+    defaults = None
+    if "--config" in args:
+        i = args.index("--config")
+        if i + 1 >= len(args):
+            raise CLIError("--config needs a file path")
+        data = _load_config_file(args[i + 1])
+        args = args[:i] + args[i + 2 :]
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise CLIError(f"config file has unknown option(s) {unknown}; valid: {sorted(names)}")
+        base = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+        try:
+            defaults = cls(**{**base, **data})
+        except TypeError as e:
+            raise CLIError(f"config file: {e}") from None
+    return tyro.cli(cls, args=args, default=defaults, prog=prog, config=(tyro.conf.FlagConversionOff,) if False else ())
+
+
+def _cmd_hades(args: list[str]) -> int:
+    from torch_distill.algorithms.hades import HadesConfig, run_hades
+
+    resume = None
+    if "--resume" in args:
+        i = args.index("--resume")
+        if i + 1 >= len(args):
+            raise CLIError("--resume needs a run folder")
+        resume = args[i + 1]
+        args = args[:i] + args[i + 2 :]
+    cfg = _parse(HadesConfig, args, "torch-distill hades")
+    run_hades(cfg, resume=resume)
+    return 0
+
+
+def _cmd_direct_es(args: list[str]) -> int:
+    from torch_distill.algorithms.direct_es import DirectESConfig, run_direct_es
+
+    resume = None
+    if "--resume" in args:
+        i = args.index("--resume")
+        resume = args[i + 1] if i + 1 < len(args) else None
+        if resume is None:
+            raise CLIError("--resume needs a run folder")
+        args = args[:i] + args[i + 2 :]
+    cfg = _parse(DirectESConfig, args, "torch-distill direct-es")
+    run_direct_es(cfg, resume=resume)
+    return 0
+
+
+def _cmd_evaluate(args: list[str]) -> int:
+    from torch_distill.algorithms.bc import BCConfig
+    from torch_distill.algorithms.common import resolve_device
+    from torch_distill.algorithms.hades import evaluate_dataset
+    from torch_distill.io import load_dataset, write_json
+    from torch_distill.log import format_table
+    from torch_distill.policies import PolicyConfig
+
+    cfg: EvaluateConfig = _parse(EvaluateConfig, args, "torch-distill evaluate")
+    if cfg.seeds < 1 and not cfg.fixed_init:
+        raise CLIError(f"--seeds {cfg.seeds}: expected a positive number of policies")
+    device = resolve_device(cfg.device)
+    ds = load_dataset(cfg.dataset, device)
+    rp, rb = ds.metadata.get("policy") or {}, ds.metadata.get("bc") or {}
+    policy = PolicyConfig(cfg.hidden if cfg.hidden is not None else tuple(rp.get("hidden", (64, 64))),
+                          cfg.activation or rp.get("activation", "relu"), float(rp.get("log_std_init", 0.0)))
+    bc_kw = {k: rb[k] for k in ("steps", "lr", "eps", "beta1", "beta2", "max_grad_norm") if k in rb}
+    if cfg.lr is not None:
+        bc_kw["lr"] = cfg.lr
+    if cfg.bc_steps is not None:
+        bc_kw["steps"] = cfg.bc_steps
+    bc = BCConfig(**bc_kw)
+    res = evaluate_dataset(ds, policy, bc, seeds=list(range(cfg.seeds)), fixed_init=cfg.fixed_init, episodes=cfg.episodes,
+                           env_seed=cfg.env_seed, device=device, backend=cfg.backend, deterministic=cfg.deterministic)
+    print(f"{ds.spec.env_id}: dataset of {ds.size} pairs; policy {','.join(map(str, policy.hidden))} {policy.activation}, "
+          f"BC {bc.steps} steps lr {bc.lr}; {cfg.episodes} episodes per policy")
+    print(format_table(res.per_policy))
+    print(f"return over policies: mean {res.return_mean:.2f}, std {res.return_std:.2f}")
+    if cfg.json_out:
+        write_json(cfg.json_out, {"dataset": str(cfg.dataset), "policy": policy.to_json(), "bc": bc.to_json(), **res.to_json()})
+    return 0
+
+
+def _cmd_show(args: list[str]) -> int:
+    from torch_distill.io import load_dataset
+    from torch_distill.viz import describe_dataset, plot_dataset
+
+    cfg: ShowConfig = _parse(ShowConfig, args, "torch-distill show")
+    ds = load_dataset(cfg.dataset)
+    print(describe_dataset(ds))
+    if cfg.png:
+        plot_dataset(ds, cfg.png)
+        print(f"picture: {cfg.png}")
+    return 0
+
+
+def _cmd_datasets(args: list[str]) -> int:
+    from torch_distill.io import load_dataset, shipped_datasets
+
+    for name, path in shipped_datasets().items():
+        ds = load_dataset(path)
+        ev = ds.metadata.get("eval") or {}
+        best = max((v["return_mean"] for v in ev.values()), default=float("nan"))
+        print(f"{name:<28} D={ds.size:<4} {ds.metadata.get('variant', '?'):<9} eval return {best:.1f}   {path}")
+    return 0
+
+
+def _cmd_envs(args: list[str]) -> int:
+    from torch_distill.envs.vec import native_env_ids
+
+    print("native torch envs:", ", ".join(native_env_ids()))
+    print("any envpool id (e.g. Hopper-v4) or gymnasium id also works (slower: host round trips).")
+    return 0
+
+
+COMMANDS = {
+    "hades": _cmd_hades,
+    "direct-es": _cmd_direct_es,
+    "evaluate": _cmd_evaluate,
+    "show": _cmd_show,
+    "datasets": _cmd_datasets,
+    "envs": _cmd_envs,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    if cmd not in COMMANDS:
+        print(f"torch-distill: unknown command {cmd!r}; expected one of {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    from torch_distill.envs.vec import UnknownEnvError
+    from torch_distill.io import DatasetFileError
+
+    try:
+        return COMMANDS[cmd](rest)
+    except (CLIError, UnknownEnvError, DatasetFileError, ValueError, FileNotFoundError, FileExistsError) as e:
+        print(f"torch-distill {cmd}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"torch-distill {cmd}: interrupted (resume with --resume RUN_DIR if a checkpoint was written)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Population sharding over ``torch.distributed`` ranks (``torchrun``; gloo on CPU, NCCL on GPU).
+
+Every rank holds the same ES state and regenerates the full population from shared seeds, evaluates its own
+contiguous slice of members, and exchanges only fitness scalars: each rank writes its slice into a zero tensor of
+length ``P`` and an ``all_reduce(SUM)`` assembles the whole vector (this works on every backend). Every rank then
+applies the identical ES update, so parameters are never broadcast.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["DistInfo", "init_distributed", "shard", "gather_fitness", "barrier", "cleanup"]
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: str = "auto") -> DistInfo:
+    """Read torchrun's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` and initialise the process group if needed.
+
+    ``device="auto"`` picks ``cuda:LOCAL_RANK`` when CUDA is available (NCCL backend), else CPU (gloo).
+    Without torchrun (no ``WORLD_SIZE``) this is a no-op returning a world of size 1.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "auto":
+        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", local)
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group(backend=backend)
+    return DistInfo(rank, world, local, dev)
+
+
+def shard(popsize: int, info: DistInfo) -> slice:
+    """The contiguous slice of members that ``info.rank`` evaluates (sizes differ by at most one)."""
+    base, extra = divmod(popsize, info.world_size)
+    start = info.rank * base + min(info.rank, extra)
+    return slice(start, start + base + (1 if info.rank < extra else 0))
+
+
+def gather_fitness(local: torch.Tensor, popsize: int, info: DistInfo) -> torch.Tensor:
+    """Assemble the full fitness vector ``[P]`` from every rank's slice (zero-padded ``all_reduce(SUM)``)."""
+    if not info.enabled:
+        return local
+    full = torch.zeros(popsize, dtype=local.dtype, device=local.device)
+    full[shard(popsize, info)] = local
+    dist.all_reduce(full, op=dist.ReduceOp.SUM)
+    return full
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
+def cleanup(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,286 @@
+"""Stateful vector envs with torch tensors in and out: native torch envs, envpool and gymnasium.
+
+All three present the :class:`~torch_distill.envs.core.VecEnv` face to the evaluator. ``reset(seed, group_size)``
+lays the ``num_envs`` envs out as ``[num_envs // group_size, group_size]`` and gives env ``j`` of every group the
+same initial state (common random numbers across population members): native envs draw ``group_size`` initial
+states and repeat them; envpool and gymnasium seed env ``i`` with ``seed + i % group_size``.
+
+Only the native backend keeps everything on the device; envpool and gymnasium step on the host (one copy of
+actions and observations per step).
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+import torch
+
+from torch_distill.envs.core import EnvSpec, FunctionalEnv, StepOut
+
+__all__ = [
+    "UnknownEnvError",
+    "NativeVecEnv",
+    "EnvpoolVecEnv",
+    "GymnasiumVecEnv",
+    "make_vec_env",
+    "make_native",
+    "native_env_ids",
+    "env_spec",
+    "BACKENDS",
+]
+
+BACKENDS = ("auto", "native", "envpool", "gymnasium")
+
+
+class UnknownEnvError(ValueError):
+    """An env id no backend knows."""
+
+
+# ------------------------------------------------------------------------------------------------ native registry
+def _native_registry() -> dict[str, Callable[..., FunctionalEnv]]:
+    reg: dict[str, Callable[..., FunctionalEnv]] = {}
+    try:
+        from torch_distill.envs.classic_control import CLASSIC_CONTROL
+
+        reg.update(CLASSIC_CONTROL)
+    except ImportError:  # pragma: no cover - module always shipped
+        pass
+    return reg
+
+
+def native_env_ids() -> list[str]:
+    """Ids of the natively batched torch envs."""
+    return sorted(_native_registry())
+
+
+def make_native(env_id: str, **kwargs: Any) -> FunctionalEnv:
+    """Construct the native torch env ``env_id`` (raises :class:`UnknownEnvError` with suggestions)."""
+    reg = _native_registry()
+    if env_id not in reg:
+        raise UnknownEnvError(_unknown_message(env_id, reg))
+    return reg[env_id](**kwargs)
+
+
+def _envpool_ids() -> list[str]:
+    try:
+        import envpool
+
+        return list(envpool.list_all_envs())
+    except Exception:
+        return []
+
+
+def _gymnasium_ids() -> list[str]:
+    try:
+        import gymnasium
+
+        return list(gymnasium.envs.registry.keys())
+    except Exception:  # pragma: no cover
+        return []
+
+
+def _unknown_message(env_id: str, known: Any) -> str:
+    close = difflib.get_close_matches(env_id, list(known), n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown env id {env_id!r}.{hint} Native torch envs: {', '.join(native_env_ids())}."
+
+
+def _spec_from_gym_spaces(env_id: str, obs_space: Any, act_space: Any, max_steps: int) -> EnvSpec:
+    import gymnasium.spaces as sp
+
+    if isinstance(act_space, sp.Discrete):
+        return EnvSpec(env_id, tuple(obs_space.shape), True, n_actions=int(act_space.n), max_episode_steps=max_steps)
+    if isinstance(act_space, sp.Box):
+        return EnvSpec(
+            env_id,
+            tuple(obs_space.shape),
+            False,
+            action_dim=int(np.prod(act_space.shape)),
+            action_low=tuple(float(x) for x in np.asarray(act_space.low).ravel()),
+            action_high=tuple(float(x) for x in np.asarray(act_space.high).ravel()),
+            max_episode_steps=max_steps,
+        )
+    raise ValueError(f"env {env_id!r}: action space {act_space} is not supported (expected Discrete or Box)")
+
+
+def resolve_backend(env_id: str, backend: str = "auto") -> str:
+    """Pick the backend for ``env_id``: native torch if available, else envpool, else gymnasium."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r}: expected one of {BACKENDS}")
+    if backend != "auto":
+        known = {"native": native_env_ids, "envpool": _envpool_ids, "gymnasium": _gymnasium_ids}[backend]()
+        if env_id not in known:
+            raise UnknownEnvError(f"env id {env_id!r} is not available with backend {backend!r}. " + _unknown_message(env_id, known))
+        return backend
+    if env_id in _native_registry():
+        return "native"
+    if env_id in _envpool_ids():
+        return "envpool"
+    if env_id in _gymnasium_ids():
+        return "gymnasium"
+    raise UnknownEnvError(_unknown_message(env_id, set(_native_registry()) | set(_envpool_ids()) | set(_gymnasium_ids())))
+
+
+def env_spec(env_id: str, backend: str = "auto") -> EnvSpec:
+    """The :class:`EnvSpec` of ``env_id`` without building a large batch."""
+    backend = resolve_backend(env_id, backend)
+    if backend == "native":
+        return make_native(env_id).spec
+    venv = make_vec_env(env_id, 1, backend=backend)
+    spec = venv.spec
+    venv.close()
+    return spec
+
+
+# ------------------------------------------------------------------------------------------------------ backends
+def _repeat_tree(x: Any, groups: int) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.repeat(groups, *([1] * (x.dim() - 1))) if x.dim() > 0 else x
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return type(x)(*(_repeat_tree(v, groups) for v in x))
+    if isinstance(x, (tuple, list)):
+        return type(x)(_repeat_tree(v, groups) for v in x)
+    if isinstance(x, dict):
+        return {k: _repeat_tree(v, groups) for k, v in x.items()}
+    return x
+
+
+class NativeVecEnv:
+    """A :class:`FunctionalEnv` held with its state: device-resident, no host round trips."""
+
+    supports_common_random_numbers = True
+
+    def __init__(self, env: FunctionalEnv, num_envs: int, device: torch.device | str = "cpu", params: NamedTuple | None = None):
+        self.env = env
+        self.spec = env.spec
+        self.num_envs = num_envs
+        self.device = torch.device(device)
+        self.params = params if params is not None else env.default_params(self.device)
+        self.state: Any = None
+        self.generator = torch.Generator(device=self.device)
+
+    def reset(self, seed: int, group_size: int | None = None) -> torch.Tensor:
+        group_size = group_size or self.num_envs
+        if self.num_envs % group_size:
+            raise ValueError(f"num_envs={self.num_envs} is not a multiple of group_size={group_size}")
+        self.generator.manual_seed(int(seed))
+        state, obs = self.env.reset(group_size, self.generator, self.params)
+        groups = self.num_envs // group_size
+        self.state, obs = _repeat_tree(state, groups), _repeat_tree(obs, groups)
+        return obs
+
+    def step(self, action: torch.Tensor) -> StepOut:
+        self.state, obs, reward, terminated, truncated = self.env.step(self.state, action, self.generator, self.params)
+        return StepOut(obs, reward, terminated, truncated)
+
+    def close(self) -> None:
+        self.state = None
+
+
+class EnvpoolVecEnv:
+    """envpool (C++ thread pool; classic control, MuJoCo, Atari, ...) with torch tensors in and out.
+
+    envpool auto-resets one step AFTER an episode ends; the evaluator masks everything after each env's first
+    done, so this only matters to users stepping it themselves. Envs are re-created on every ``reset`` with
+    per-env seeds (``env_seed``) so that an evaluation is a pure function of its seed.
+    """
+
+    supports_common_random_numbers = True
+
+    def __init__(self, env_id: str, num_envs: int, device: torch.device | str = "cpu", num_threads: int = 0, **kwargs: Any):
+        import envpool
+
+        self.env_id = env_id
+        self.num_envs = num_envs
+        self.device = torch.device(device)
+        self.num_threads = num_threads
+        self.kwargs = kwargs
+        self._make = envpool.make
+        self.env = self._create([0] * num_envs)
+        max_steps = int(getattr(self.env.spec.config, "max_episode_steps", 1000))
+        self.spec = _spec_from_gym_spaces(env_id, self.env.observation_space, self.env.action_space, max_steps)
+        self._low = torch.tensor(self.spec.action_low, device=self.device) if not self.spec.discrete else None
+        self._high = torch.tensor(self.spec.action_high, device=self.device) if not self.spec.discrete else None
+
+    def _create(self, env_seed: list[int]) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self._make(
+                self.env_id,
+                env_type="gymnasium",
+                num_envs=self.num_envs,
+                batch_size=self.num_envs,
+                num_threads=self.num_threads,
+                env_seed=env_seed,
+                **self.kwargs,
+            )
+
+    def reset(self, seed: int, group_size: int | None = None) -> torch.Tensor:
+        group_size = group_size or self.num_envs
+        self.env.close()
+        self.env = self._create([int(seed) + i % group_size for i in range(self.num_envs)])
+        obs, _ = self.env.reset()
+        return torch.as_tensor(np.asarray(obs), dtype=torch.float32).to(self.device)
+
+    def step(self, action: torch.Tensor) -> StepOut:
+        if self.spec.discrete:
+            a = action.to("cpu", torch.int64).numpy().astype(np.int32)
+        else:
+            a = torch.clamp(action, self._low, self._high).to("cpu", torch.float64).numpy()
+        obs, rew, term, trunc, _ = self.env.step(a)
+        t = lambda x, dt: torch.as_tensor(np.asarray(x)).to(self.device, dt)  # noqa: E731
+        return StepOut(t(obs, torch.float32), t(rew, torch.float32), t(term, torch.bool), t(trunc, torch.bool))
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class GymnasiumVecEnv:
+    """A gymnasium ``SyncVectorEnv`` (any registered gymnasium id) with torch tensors in and out. Slow: fallback."""
+
+    supports_common_random_numbers = True
+
+    def __init__(self, env_id: str, num_envs: int, device: torch.device | str = "cpu", **kwargs: Any):
+        import gymnasium
+
+        self.env_id = env_id
+        self.num_envs = num_envs
+        self.device = torch.device(device)
+        self.env = gymnasium.vector.SyncVectorEnv([lambda: gymnasium.make(env_id, **kwargs) for _ in range(num_envs)])
+        single = self.env.envs[0]
+        max_steps = single.spec.max_episode_steps if single.spec and single.spec.max_episode_steps else 1000
+        self.spec = _spec_from_gym_spaces(env_id, self.env.single_observation_space, self.env.single_action_space, int(max_steps))
+
+    def reset(self, seed: int, group_size: int | None = None) -> torch.Tensor:
+        group_size = group_size or self.num_envs
+        obs, _ = self.env.reset(seed=[int(seed) + i % group_size for i in range(self.num_envs)])
+        return torch.as_tensor(np.asarray(obs), dtype=torch.float32).to(self.device)
+
+    def step(self, action: torch.Tensor) -> StepOut:
+        a = action.cpu().numpy()
+        if not self.spec.discrete:
+            a = np.clip(a, self.spec.action_low, self.spec.action_high)
+        obs, rew, term, trunc, _ = self.env.step(a)
+        t = lambda x, dt: torch.as_tensor(np.asarray(x)).to(self.device, dt)  # noqa: E731
+        return StepOut(t(obs, torch.float32), t(rew, torch.float32), t(term, torch.bool), t(trunc, torch.bool))
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def make_vec_env(env_id: str, num_envs: int, device: torch.device | str = "cpu", backend: str = "auto", **kwargs: Any):
+    """Build ``num_envs`` copies of ``env_id`` on the first backend that has it (native > envpool > gymnasium).
+
+    Raises :class:`UnknownEnvError` (naming close matches) for an id no backend knows.
+    """
+    if num_envs < 1:
+        raise ValueError(f"num_envs={num_envs}: expected a positive integer")
+    backend = resolve_backend(env_id, backend)
+    if backend == "native":
+        return NativeVecEnv(make_native(env_id), num_envs, device)
+    if backend == "envpool":
+        return EnvpoolVecEnv(env_id, num_envs, device, **kwargs)
+    return GymnasiumVecEnv(env_id, num_envs, device, **kwargs)

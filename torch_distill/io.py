@@ -1,0 +1,219 @@
+"""Files: distilled datasets (safetensors + JSON metadata), checkpoints, atomic writes, shipped datasets.
+
+Dataset file format (version 1), readable without this library (``safetensors.safe_open`` + ``json``):
+
+* tensors: ``states`` float32 ``[D, obs_dim]`` (in the normalised observation space the policy sees);
+  ``actions``: continuous float32 ``[D, action_dim]``; discrete int64 ``[D]`` labels or float32 ``[D, n_actions]``
+  label logits (train with soft cross-entropy to ``softmax(actions)``).
+* metadata key ``"torch_distill"``: a JSON object with ``format`` ("torch_distill.dataset"), ``format_version``,
+  ``env`` (the :class:`~torch_distill.envs.core.EnvSpec` fields: id, observation shape, action-space type, bounds,
+  time limit), ``obs_normalizer`` (``null`` or ``{"type": "affine", "obs_mean": [...], "obs_var": [...], "eps"}``:
+  a policy sees ``(obs - obs_mean) / sqrt(obs_var + eps)``), ``policy`` (hidden widths, activation, init,
+  log_std_init), ``bc`` (steps, lr, eps, betas, max_grad_norm, loss), ``labels`` ("fixed", "logits",
+  "continuous"), ``variant`` (HaDES-F/R), ``init_seeds`` (HaDES-F policy-init seeds), ``eval`` (return mean/std,
+  episodes), ``seed``, ``library_version``, ``created``, ``command``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+import torch_distill
+from torch_distill.envs.core import EnvSpec
+
+__all__ = [
+    "DatasetFileError",
+    "Dataset",
+    "atomic_write",
+    "save_dataset",
+    "load_dataset",
+    "shipped_datasets",
+    "resolve_dataset",
+    "save_checkpoint",
+    "load_checkpoint",
+]
+
+FORMAT = "torch_distill.dataset"
+FORMAT_VERSION = 1
+SHIPPED_DIR = Path(__file__).parent / "datasets"
+
+
+class DatasetFileError(ValueError):
+    """A dataset file that is missing, corrupt or inconsistent with its metadata."""
+
+
+@dataclass
+class Dataset:
+    """A distilled dataset and everything needed to use it (see the module docstring for the file format)."""
+
+    states: Tensor  # [D, obs_dim] float32
+    actions: Tensor  # [D] int64 | [D, n_actions] float32 | [D, action_dim] float32
+    spec: EnvSpec
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return int(self.states.shape[0])
+
+    @property
+    def labels(self) -> str:
+        if not self.spec.discrete:
+            return "continuous"
+        return "fixed" if self.actions.dtype == torch.int64 else "logits"
+
+    def validate(self, where: str = "dataset") -> None:
+        d = self.states.shape[0] if self.states.dim() == 2 else -1
+        if self.states.dim() != 2 or self.states.shape[1] != self.spec.obs_dim:
+            raise DatasetFileError(f"{where}: states have shape {tuple(self.states.shape)}, expected [D, {self.spec.obs_dim}]")
+        if self.states.dtype != torch.float32:
+            raise DatasetFileError(f"{where}: states dtype {self.states.dtype}, expected float32")
+        if self.spec.discrete:
+            ok = (self.actions.dtype == torch.int64 and tuple(self.actions.shape) == (d,)) or (
+                self.actions.dtype == torch.float32 and tuple(self.actions.shape) == (d, self.spec.n_actions)
+            )
+            if not ok:
+                raise DatasetFileError(
+                    f"{where}: discrete actions have shape {tuple(self.actions.shape)} dtype {self.actions.dtype}, "
+                    f"expected int64 [{d}] labels or float32 [{d}, {self.spec.n_actions}] logits"
+                )
+            if self.actions.dtype == torch.int64 and self.actions.numel() and (
+                int(self.actions.min()) < 0 or int(self.actions.max()) >= self.spec.n_actions
+            ):
+                raise DatasetFileError(f"{where}: action labels outside [0, {self.spec.n_actions})")
+        elif self.actions.dtype != torch.float32 or tuple(self.actions.shape) != (d, self.spec.action_dim):
+            raise DatasetFileError(
+                f"{where}: continuous actions have shape {tuple(self.actions.shape)} dtype {self.actions.dtype}, "
+                f"expected float32 [{d}, {self.spec.action_dim}]"
+            )
+        if not (torch.isfinite(self.states).all() and (self.actions.dtype == torch.int64 or torch.isfinite(self.actions).all())):
+            raise DatasetFileError(f"{where}: contains NaN or inf values")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it onto ``path``.
+
+    A crash or an exception never leaves a half-written ``path`` behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str) + "\n"))
+
+
+def save_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
+    """Write ``dataset`` atomically as safetensors with JSON metadata (see module docstring)."""
+    from safetensors.torch import save_file
+
+    dataset.validate(str(path))
+    meta = dict(dataset.metadata)
+    meta.update(
+        format=FORMAT,
+        format_version=FORMAT_VERSION,
+        env=dataset.spec.to_json(),
+        labels=dataset.labels,
+        dataset_size=dataset.size,
+    )
+    meta.setdefault("library_version", torch_distill.__version__)
+    tensors = {"states": dataset.states.detach().cpu().contiguous(), "actions": dataset.actions.detach().cpu().contiguous()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"torch_distill": json.dumps(meta)}))
+
+
+def load_dataset(path_or_name: str | os.PathLike, device: torch.device | str = "cpu") -> Dataset:
+    """Load a dataset file (or a shipped dataset by name, e.g. ``"CartPole-v1"``), checking it thoroughly."""
+    from safetensors import SafetensorError
+    from safetensors import safe_open
+
+    path = resolve_dataset(path_or_name)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            raw_meta = (f.metadata() or {}).get("torch_distill")
+            keys = set(f.keys())
+            if not {"states", "actions"} <= keys:
+                raise DatasetFileError(f"{path}: expected tensors 'states' and 'actions', found {sorted(keys)}")
+            states, actions = f.get_tensor("states"), f.get_tensor("actions")
+    except (SafetensorError, OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetFileError(f"{path}: not a readable safetensors dataset file ({e})") from None
+    except Exception as e:  # safetensors raises various errors on garbage headers
+        if isinstance(e, DatasetFileError):
+            raise
+        raise DatasetFileError(f"{path}: not a readable safetensors dataset file ({type(e).__name__}: {e})") from None
+    if raw_meta is None:
+        raise DatasetFileError(f"{path}: no 'torch_distill' metadata; not a torch_distill dataset")
+    try:
+        meta = json.loads(raw_meta)
+        if meta.get("format") != FORMAT:
+            raise DatasetFileError(f"{path}: metadata format {meta.get('format')!r}, expected {FORMAT!r}")
+        if int(meta.get("format_version", -1)) > FORMAT_VERSION:
+            raise DatasetFileError(
+                f"{path}: format_version {meta.get('format_version')} is newer than this library supports ({FORMAT_VERSION})"
+            )
+        spec = EnvSpec.from_json(meta["env"])
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, DatasetFileError):
+            raise
+        raise DatasetFileError(f"{path}: corrupt metadata ({type(e).__name__}: {e})") from None
+    ds = Dataset(states.to(device), actions.to(device), spec, meta)
+    ds.validate(str(path))
+    return ds
+
+
+def shipped_datasets() -> dict[str, Path]:
+    """Datasets shipped inside the package, by name (file stem), e.g. ``{"CartPole-v1": .../CartPole-v1.safetensors}``."""
+    return {p.stem: p for p in sorted(SHIPPED_DIR.glob("*.safetensors"))}
+
+
+def resolve_dataset(path_or_name: str | os.PathLike) -> Path:
+    """A path to an existing file, or the shipped dataset of that name."""
+    p = Path(path_or_name)
+    if p.is_file():
+        return p
+    shipped = shipped_datasets()
+    if str(path_or_name) in shipped:
+        return shipped[str(path_or_name)]
+    names = ", ".join(shipped) or "(none)"
+    raise DatasetFileError(f"dataset {str(path_or_name)!r}: no such file and no shipped dataset of that name (shipped: {names})")
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
+    """Atomically ``torch.save`` a checkpoint (tensors moved to CPU)."""
+
+    def cpu(x: Any) -> Any:
+        if isinstance(x, Tensor):
+            return x.detach().cpu()
+        if isinstance(x, dict):
+            return {k: cpu(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)) and not hasattr(x, "_fields"):
+            return type(x)(cpu(v) for v in x)
+        if hasattr(x, "_fields"):
+            return {k: cpu(v) for k, v in x._asdict().items()}
+        return x
+
+    atomic_write(path, lambda tmp: torch.save(cpu(payload), tmp))
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {path} not found") from None
+    except Exception as e:
+        raise ValueError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}: {e})") from None
