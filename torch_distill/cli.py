@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from tyro.conf import Positional
+
 __all__ = ["main", "EvaluateConfig", "ShowConfig"]
 
 
@@ -30,7 +32,7 @@ __all__ = ["main", "EvaluateConfig", "ShowConfig"]
 class EvaluateConfig:
     """Retrain fresh policies on a saved dataset and report their real-env return (mean and spread)."""
 
-    dataset: str
+    dataset: Positional[str]
     """Dataset file, or the name of a shipped dataset (see `torch-distill datasets`)."""
     hidden: str | None = None
     """Hidden widths of the policies to train, e.g. '256,256' (default: the architecture the dataset was evolved for)."""
@@ -62,7 +64,7 @@ class EvaluateConfig:
 class ShowConfig:
     """Print a dataset's metadata and pairs; optionally save a picture of it."""
 
-    dataset: str
+    dataset: Positional[str]
     """Dataset file or shipped dataset name."""
     png: str | None = None
     """Write a picture of the states (in raw observation units) and labels to this PNG path."""
@@ -104,7 +106,7 @@ def _parse(cls: type, args: list[str], prog: str) -> Any:
             defaults = cls(**{**base, **data})
         except TypeError as e:
             raise CLIError(f"config file: {e}") from None
-    return tyro.cli(cls, args=args, default=defaults, prog=prog, config=(tyro.conf.FlagConversionOff,) if False else ())
+    return tyro.cli(cls, args=args, default=defaults, prog=prog)
 
 
 def _cmd_hades(args: list[str]) -> int:

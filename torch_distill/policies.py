@@ -29,7 +29,7 @@ _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU
 def parse_hidden(hidden: str | tuple[int, ...] | list[int]) -> tuple[int, ...]:
     """Parse ``"64,64"`` (or a sequence) into a tuple of positive layer widths; ``""`` means no hidden layer."""
     if isinstance(hidden, str):
-        parts = [p.strip() for p in hidden.replace("x", ",").split(",") if p.strip()]
+        parts = [p.strip() for p in hidden.split(",") if p.strip()]
         try:
             widths = tuple(int(p) for p in parts)
         except ValueError:

@@ -73,6 +73,7 @@ class RunnerConfig:
     checkpoint_every: int = 10
     log_every: int = 1
     max_minutes: float | None = None
+    max_env_steps: float | None = None  # budget on episode steps (env interactions within episodes)
 
 
 def _to_float(x: Tensor | float) -> float:
@@ -150,11 +151,13 @@ def run_es(
         logger.log(row)
         logger.progress(row, config.generations)
         out_of_time = config.max_minutes is not None and row["wall_time"] > 60 * config.max_minutes
+        out_of_steps = config.max_env_steps is not None and counters["episode_steps"] >= config.max_env_steps
         if info.enabled and config.max_minutes is not None:  # every rank must stop at the same generation
             flag = torch.tensor([float(out_of_time)], device=device)
             torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
             out_of_time = bool(flag[0] > 0)
-        if info.is_main and (done_gen % config.checkpoint_every == 0 or done_gen == config.generations or out_of_time):
+        if info.is_main and (done_gen % config.checkpoint_every == 0 or done_gen == config.generations or out_of_time
+                             or out_of_steps):
             save_checkpoint(
                 ckpt_path,
                 {
@@ -166,6 +169,9 @@ def run_es(
             )
         if out_of_time:
             logger.print(f"time budget of {config.max_minutes} min reached after generation {done_gen}")
+        if out_of_steps:
+            logger.print(f"env-step budget of {config.max_env_steps:.0f} reached after generation {done_gen}")
+        if out_of_time or out_of_steps:
             break
     rows = logger.read_metrics() if info.is_main else []
     if info.is_main and rows:

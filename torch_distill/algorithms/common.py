@@ -14,7 +14,7 @@ from torch_distill.envs.vec import make_vec_env, resolve_backend
 from torch_distill.evaluation import EvalResult, ObsNormalizer, estimate_obs_normalizer, evaluate_policies
 from torch_distill.policies import PolicyNet
 
-__all__ = ["RealEnvEvaluator", "resolve_device", "make_run_dir"]
+__all__ = ["RealEnvEvaluator", "resolve_device", "make_run_dir", "command_line"]
 
 
 def resolve_device(device: str) -> torch.device:
@@ -76,3 +76,14 @@ def make_run_dir(out: str, name: str | None, default_name: str, resume: str | No
     if (run_dir / "checkpoint.pt").exists():
         raise FileExistsError(f"run folder {run_dir} already holds a run; use --resume {run_dir} or another --name")
     return run_dir
+
+
+def command_line() -> str:
+    """The command that started this process, as a user would type it (recorded in run folders and datasets)."""
+    import shlex
+    import sys
+
+    args = " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if sys.argv and (sys.argv[0].endswith("torch-distill") or sys.argv[0].endswith("cli.py")):
+        return f"torch-distill {args}"
+    return f"{shlex.quote(sys.argv[0]) if sys.argv else 'python'} {args}".strip()

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from torch_distill.algorithms.common import RealEnvEvaluator, make_run_dir, resolve_device
+from torch_distill.algorithms.common import RealEnvEvaluator, command_line, make_run_dir, resolve_device
 from torch_distill.evaluation import ObsNormalizer
 from torch_distill.policies import PolicyConfig, PolicyNet, parse_hidden
 from torch_distill.runner import RunnerConfig, Streams, derive_seed, run_es
@@ -79,6 +79,8 @@ class DirectESConfig:
     """Progress line every N generations."""
     max_minutes: float | None = None
     """Wall-clock budget in minutes."""
+    max_env_steps: float | None = None
+    """Budget of env steps (within episodes) for fitness evaluation: stop once it is spent."""
     threads: int = 0
     """torch.set_num_threads (0 = leave as is)."""
 
@@ -167,14 +169,14 @@ def run_direct_es(config: DirectESConfig, resume: str | None = None) -> dict[str
         run_dir.mkdir(parents=True, exist_ok=True)
         if not resume:
             write_json(run_dir / "config.json", {"config": asdict(config), "policy": problem.policy.to_json(),
-                                                 "strategy_kwargs": kw, "command": " ".join(sys.argv)})
+                                                 "strategy_kwargs": kw, "command": command_line()})
         print(f"direct ES on {config.env} [{evaluator.backend}, {device}, world size {info.world_size}]: "
               f"{problem.num_dims} weights, {config.strategy} popsize {config.popsize}, {config.generations} generations\n"
               f"run folder: {run_dir}", flush=True)
     barrier(info)
     state, rows = run_es(problem, strategy,
                          RunnerConfig(config.generations, config.seed, config.eval_every, config.checkpoint_every,
-                                      config.log_every, config.max_minutes),
+                                      config.log_every, config.max_minutes, config.max_env_steps),
                          run_dir, info, resume=bool(resume), title=f"direct ES {config.env}")
     summary: dict[str, Any] = {}
     if info.is_main:

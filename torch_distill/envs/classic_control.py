@@ -296,9 +296,8 @@ class CartPole(_ClassicControlEnv):
         x_dot = s.x_dot + p.tau * xacc
         theta = s.theta + p.tau * s.theta_dot
         theta_dot = s.theta_dot + p.tau * thetaacc
-        terminated = (x < -p.x_threshold) | (x > p.x_threshold) | (theta < -p.theta_threshold_radians) | (
-            theta > p.theta_threshold_radians
-        )
+        # == (x < -x_threshold) | (x > x_threshold) | (theta < -theta_thr) | (theta > theta_thr), in fewer ops
+        terminated = (x.abs() > p.x_threshold) | (theta.abs() > p.theta_threshold_radians)
         reward = torch.ones_like(x)
         return (x, x_dot, theta, theta_dot), reward, terminated
 

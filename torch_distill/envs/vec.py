@@ -201,7 +201,9 @@ class EnvpoolVecEnv:
         self._make = envpool.make
         self.env = self._create([0] * num_envs)
         max_steps = int(getattr(self.env.spec.config, "max_episode_steps", 1000))
-        self.spec = _spec_from_gym_spaces(env_id, self.env.observation_space, self.env.action_space, max_steps)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.spec = _spec_from_gym_spaces(env_id, self.env.observation_space, self.env.action_space, max_steps)
         self._low = torch.tensor(self.spec.action_low, device=self.device) if not self.spec.discrete else None
         self._high = torch.tensor(self.spec.action_high, device=self.device) if not self.spec.discrete else None
 
@@ -221,7 +223,8 @@ class EnvpoolVecEnv:
     def reset(self, seed: int, group_size: int | None = None) -> torch.Tensor:
         group_size = group_size or self.num_envs
         self.env.close()
-        self.env = self._create([int(seed) + i % group_size for i in range(self.num_envs)])
+        base = int(seed) % (2**31 - 1 - group_size)  # envpool seeds are int32
+        self.env = self._create([base + i % group_size for i in range(self.num_envs)])
         obs, _ = self.env.reset()
         return torch.as_tensor(np.asarray(obs), dtype=torch.float32).to(self.device)
 
@@ -256,7 +259,8 @@ class GymnasiumVecEnv:
 
     def reset(self, seed: int, group_size: int | None = None) -> torch.Tensor:
         group_size = group_size or self.num_envs
-        obs, _ = self.env.reset(seed=[int(seed) + i % group_size for i in range(self.num_envs)])
+        base = int(seed) % (2**32 - 1 - group_size)  # numpy seeds are uint32
+        obs, _ = self.env.reset(seed=[base + i % group_size for i in range(self.num_envs)])
         return torch.as_tensor(np.asarray(obs), dtype=torch.float32).to(self.device)
 
     def step(self, action: torch.Tensor) -> StepOut:

@@ -1,0 +1,297 @@
+"""Batched MiniGrid vs Farama MiniGrid: step-for-step exactness, contract, registry, determinism."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import minigrid  # noqa: F401  (registers the MiniGrid-* ids)
+import numpy as np
+import pytest
+import torch
+from minigrid.core.grid import Grid
+from minigrid.core.mission import MissionSpace
+from minigrid.core.world_object import Ball, Box, Door, Goal, Key, Lava, Wall
+from minigrid.minigrid_env import MiniGridEnv
+
+from torch_distill.envs.core import FunctionalEnv
+from torch_distill.envs.minigrid import (
+    OBJ,
+    MiniGridObs,
+    MiniGridState,
+    build_tables,
+    make,
+    observe,
+    registered_ids,
+    state_from_minigrid,
+    transition,
+)
+from torch_distill.envs.minigrid.core import view_offsets
+
+# left, right, forward, pickup, drop, toggle, done -- biased so that keys, doors and boxes get used
+ACTION_P = np.array([0.14, 0.14, 0.32, 0.13, 0.08, 0.15, 0.04])
+
+EXACT_IDS = [
+    "MiniGrid-Empty-5x5-v0",
+    "MiniGrid-Empty-8x8-v0",
+    "MiniGrid-Empty-16x16-v0",
+    "MiniGrid-Empty-Random-6x6-v0",
+    "MiniGrid-DoorKey-5x5-v0",
+    "MiniGrid-DoorKey-8x8-v0",
+    "MiniGrid-FourRooms-v0",
+]
+
+
+def _ref_obs(envs: list) -> tuple[np.ndarray, np.ndarray]:
+    obs = [e.unwrapped.gen_obs() for e in envs]
+    return np.stack([o["image"] for o in obs]), np.array([o["direction"] for o in obs])
+
+
+def _assert_obs(ours: MiniGridObs, envs: list, rows: list[int] | None = None, where: str = "") -> None:
+    img, direc = _ref_obs(envs)
+    mine = ours.image.numpy()
+    rows = list(range(len(envs))) if rows is None else rows
+    for i in rows:
+        if not np.array_equal(mine[i], img[i]):
+            bad = np.argwhere((mine[i] != img[i]).any(-1))
+            raise AssertionError(
+                f"{where} env {i}: image differs at view cells {bad.tolist()[:6]}\n"
+                f"ours type:\n{mine[i, :, :, 0].T}\nminigrid type:\n{img[i, :, :, 0].T}"
+            )
+        assert int(ours.direction[i]) == int(direc[i]), f"{where} env {i}: direction"
+
+
+def _replay(
+    envs: list,
+    seeds: list[int],
+    min_actions: int,
+    rng: np.random.Generator,
+    see_through_walls: bool,
+    has_boxes: bool = False,
+) -> dict[str, int]:
+    """Replay random actions in MiniGrid and in the batched kernel; compare everything at every step.
+
+    When a MiniGrid episode ends it is reset (continuing its seeded RNG) and the whole batch is re-imported.
+    Returns event counts (to check that the interesting rules were exercised).
+    """
+    for e, s in zip(envs, seeds):
+        e.reset(seed=s)
+    raw = [e.unwrapped for e in envs]
+    tables = build_tables(raw[0].height, raw[0].width)
+    state = state_from_minigrid(envs)
+    _assert_obs(observe(state, tables, see_through_walls, has_boxes), envs, where="reset")
+    counts = {"episodes": 0, "goal": 0, "truncated": 0, "pickup": 0, "door_open": 0, "drop": 0, "lava": 0}
+    for t in range(min_actions):
+        actions = rng.choice(7, size=len(envs), p=ACTION_P)
+        before_carry = [r.carrying for r in raw]
+        ref = [e.step(int(a)) for e, a in zip(envs, actions)]
+        state, reward, term, trunc = transition(state, torch.from_numpy(actions), tables)
+        obs = observe(state, tables, see_through_walls, has_boxes)
+        _assert_obs(obs, envs, where=f"step {t}")
+        ref_r = np.array([o[1] for o in ref], dtype=np.float64)
+        np.testing.assert_allclose(reward.numpy(), ref_r, rtol=0, atol=1e-6, err_msg=f"reward at step {t}")
+        np.testing.assert_array_equal(term.numpy(), np.array([o[2] for o in ref]), err_msg=f"terminated at {t}")
+        np.testing.assert_array_equal(trunc.numpy(), np.array([o[3] for o in ref]), err_msg=f"truncated at {t}")
+        # carried object and agent position agree too
+        np.testing.assert_array_equal(state.agent_pos.numpy(), np.array([tuple(r.agent_pos) for r in raw]))
+        for i, r in enumerate(raw):
+            if before_carry[i] is None and r.carrying is not None:
+                counts["pickup"] += 1
+            if before_carry[i] is not None and r.carrying is None:
+                counts["drop"] += 1
+        counts["door_open"] += int(((obs.image[..., 0] == OBJ["door"]) & (obs.image[..., 2] == 0)).any(-1).any(-1).sum())
+        ended = [i for i, o in enumerate(ref) if o[2] or o[3]]
+        counts["goal"] += int((reward > 0).sum())
+        counts["truncated"] += int(trunc.sum())
+        counts["lava"] += int((term & (reward == 0)).sum())
+        if ended:
+            counts["episodes"] += len(ended)
+            for i in ended:
+                envs[i].reset()
+            state = state_from_minigrid(envs)
+            _assert_obs(observe(state, tables, see_through_walls, has_boxes), envs, where=f"re-import {t}")
+    return counts
+
+
+@pytest.mark.parametrize("env_id", EXACT_IDS)
+def test_exact_vs_minigrid(env_id: str) -> None:
+    seeds = [0, 1, 2, 3, 11, 12, 13, 14]
+    envs = [gym.make(env_id) for _ in seeds]
+    stw = make(env_id).config.see_through_walls
+    assert stw == envs[0].unwrapped.see_through_walls
+    n_actions = max(600, envs[0].unwrapped.max_steps + 10)  # every env ends at least one episode
+    counts = _replay(envs, seeds, n_actions, np.random.default_rng(sum(map(ord, env_id))), stw)
+    assert counts["episodes"] >= len(seeds), counts
+    if "DoorKey" in env_id:
+        assert counts["pickup"] > 0 and counts["drop"] > 0 and counts["door_open"] > 0, counts
+
+
+class _Playground(MiniGridEnv):
+    """A cluttered room with every object kind: coloured doors (open/closed/locked) in interior walls,
+    keys, balls, boxes (empty or holding a key/ball), lava, goal; the agent may start holding a key."""
+
+    def __init__(self, size: int = 9, max_steps: int = 300) -> None:
+        super().__init__(mission_space=MissionSpace(mission_func=lambda: "play"), grid_size=size, max_steps=max_steps)
+
+    def _gen_grid(self, width: int, height: int) -> None:
+        self.grid = Grid(width, height)
+        self.grid.wall_rect(0, 0, width, height)
+        colors = ["red", "green", "blue", "purple", "yellow", "grey"]
+        x = self._rand_int(3, width - 3)
+        self.grid.vert_wall(x, 1, height - 2)
+        for y in self._rand_subset(range(1, height - 1), 3):
+            state = self._rand_int(0, 3)
+            self.grid.set(x, y, Door(self._rand_elem(colors), is_open=state == 0, is_locked=state == 2))
+        for _ in range(3):
+            self.place_obj(Key(self._rand_elem(colors)))
+            self.place_obj(Ball(self._rand_elem(colors)))
+        for _ in range(3):
+            inner = self._rand_elem([None, Key(self._rand_elem(colors)), Ball(self._rand_elem(colors))])
+            self.place_obj(Box(self._rand_elem(colors), contains=inner))
+        self.place_obj(Wall())
+        self.place_obj(Lava())
+        self.place_obj(Goal())
+        self.place_agent()
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):  # type: ignore[override]
+        obs, info = super().reset(seed=seed, options=options)
+        if self._rand_bool():
+            self.carrying = Key(self._rand_elem(["red", "green", "blue", "purple", "yellow", "grey"]))
+            obs = self.gen_obs()
+        return obs, info
+
+
+def test_exact_all_objects_playground() -> None:
+    """Every rule at once: doors of all colours and states, matching/non-matching keys, balls, boxes with
+    contents (toggle reveals them, pickup/drop carries them), lava, walls, goal; with occlusion."""
+    seeds = list(range(8))
+    envs = [_Playground() for _ in seeds]
+    counts = _replay(envs, seeds, 800, np.random.default_rng(7), see_through_walls=False, has_boxes=True)
+    assert counts["pickup"] > 20 and counts["drop"] > 10 and counts["door_open"] > 0, counts
+    assert counts["episodes"] > 0, counts
+
+
+def test_view_offsets_match_minigrid_view_coords() -> None:
+    """Our rotation tables are the inverse of MiniGrid's ``get_view_coords`` for all 4 directions."""
+    env = gym.make("MiniGrid-Empty-16x16-v0").unwrapped
+    env.reset(seed=0)
+    env.agent_pos = (8, 8)
+    for d in range(4):
+        env.agent_dir = d
+        offs = view_offsets(d)
+        for vx in range(7):
+            for vy in range(7):
+                ox, oy = offs[vx][vy]
+                assert env.get_view_coords(8 + ox, 8 + oy) == (vx, vy)
+
+
+def test_registry_contract_and_shapes() -> None:
+    for env_id in registered_ids():
+        env = make(env_id)
+        assert isinstance(env, FunctionalEnv)
+        assert env.spec.obs_shape == (7, 7, 3) and env.spec.discrete and env.spec.n_actions == 7
+        ref = gym.make(env_id).unwrapped
+        assert env.spec.max_episode_steps == ref.max_steps
+        assert (env.height, env.width) == (ref.height, ref.width)
+        g = torch.Generator().manual_seed(0)
+        state, obs = env.reset(5, g)
+        assert isinstance(state, MiniGridState)
+        assert state.grid.shape == (5, env.height, env.width, 3) and state.grid.dtype == torch.uint8
+        assert obs.image.shape == (5, 7, 7, 3) and obs.image.dtype == torch.uint8
+        assert obs.direction.shape == (5,)
+        a = torch.randint(0, 7, (5,), generator=g)
+        state, obs, r, te, tr = env.step(state, a, g)
+        assert r.dtype == torch.float32 and te.dtype == torch.bool and tr.dtype == torch.bool
+        assert r.shape == te.shape == tr.shape == (5,)
+    assert make("DoorKey-8x8").config.env_id == "MiniGrid-DoorKey-8x8-v0"
+    with pytest.raises(KeyError, match="MiniGrid-Nope"):
+        make("MiniGrid-Nope-v0")
+    with pytest.raises(ValueError, match="action must have shape"):
+        env = make("MiniGrid-Empty-5x5-v0")
+        s, _ = env.reset(3, torch.Generator())
+        env.step(s, torch.zeros(4, dtype=torch.long), torch.Generator())
+
+
+def _rollout(env_id: str, seed: int, steps: int, b: int = 16) -> list[torch.Tensor]:
+    env = make(env_id)
+    g = torch.Generator().manual_seed(seed)
+    state, obs = env.reset(b, g)
+    out = [obs.image]
+    for _ in range(steps):
+        a = torch.randint(0, 7, (b,), generator=g)
+        state, obs, r, te, tr = env.step(state, a, g)
+        out += [obs.image, r, te, tr]
+    return out
+
+
+def test_determinism() -> None:
+    a = _rollout("MiniGrid-DoorKey-5x5-v0", 3, 60)
+    b = _rollout("MiniGrid-DoorKey-5x5-v0", 3, 60)
+    c = _rollout("MiniGrid-DoorKey-5x5-v0", 4, 60)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c))
+
+
+def test_step_auto_resets_only_ended_rows() -> None:
+    """``step`` equals ``transition`` + ``observe`` on rows that go on; ended rows restart (step 0, fresh
+    layout, empty hands) and keep the ending step's reward/flags; truncation happens at max_steps."""
+    env = make("MiniGrid-Empty-5x5-v0")  # max_steps 100
+    g = torch.Generator().manual_seed(0)
+    b = 32
+    state, _ = env.reset(b, g)
+    params = env.default_params()
+    seen_term = seen_trunc = False
+    for t in range(250):
+        a = torch.randint(0, 7, (b,), generator=g)
+        ref_state, r0, te0, tr0 = env.transition(state, a)
+        ref_obs = env.observe(ref_state)
+        state, obs, r, te, tr = env.step(state, a, g, params)
+        torch.testing.assert_close(r, r0)
+        assert torch.equal(te, te0) and torch.equal(tr, tr0)
+        done = te | tr
+        keep = ~done
+        assert torch.equal(obs.image[keep], ref_obs.image[keep])
+        assert torch.equal(state.step_count[keep], ref_state.step_count[keep])
+        assert bool((state.step_count[done] == 0).all())
+        assert bool((state.carrying[done, 0] == OBJ["empty"]).all())
+        assert bool((state.agent_pos[done] == 1).all())  # Empty-5x5 start (1, 1)
+        assert bool((tr == (ref_state.step_count >= 100)).all())
+        seen_term |= bool(te.any())
+        seen_trunc |= bool(tr.any())
+    assert seen_term and seen_trunc
+
+
+def test_params_max_steps_per_row() -> None:
+    env = make("MiniGrid-Empty-8x8-v0")
+    g = torch.Generator().manual_seed(0)
+    params = env.default_params()._replace(max_steps=torch.tensor([3, 5], dtype=torch.int32))
+    state, _ = env.reset(2, g, params)
+    assert state.max_steps.tolist() == [3, 5]
+    left = torch.zeros(2, dtype=torch.long)
+    trunc = []
+    for _ in range(6):
+        state, obs, r, te, tr = env.step(state, left, g, params)
+        trunc.append(tr.tolist())
+    assert trunc == [[False, False], [False, False], [True, False], [False, False], [False, True], [True, False]]
+
+
+def test_goal_reward_formula() -> None:
+    """Walk straight to the goal of Empty-5x5: 1 - 0.9 * step_count / max_steps at the arrival step."""
+    env = make("MiniGrid-Empty-5x5-v0")
+    g = torch.Generator().manual_seed(0)
+    state, _ = env.reset(1, g)
+    plan = [2, 2, 1, 2, 2]  # east x2, turn south, south x2 -> (3, 3) goal
+    for i, a in enumerate(plan):
+        state, obs, r, te, tr = env.step(state, torch.tensor([a]), g)
+    assert bool(te[0]) and not bool(tr[0])
+    assert abs(float(r[0]) - (1 - 0.9 * 5 / 100)) < 1e-6
+    assert int(state.step_count[0]) == 0  # auto-reset
+
+
+def test_state_from_minigrid_errors() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        state_from_minigrid([])
+    a = gym.make("MiniGrid-Empty-5x5-v0")
+    b = gym.make("MiniGrid-Empty-8x8-v0")
+    a.reset(seed=0)
+    b.reset(seed=0)
+    with pytest.raises(ValueError, match="expected 5x5"):
+        state_from_minigrid([a, b])

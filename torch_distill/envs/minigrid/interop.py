@@ -1,0 +1,77 @@
+"""Interop with Farama MiniGrid: import the state of live ``minigrid`` env instances.
+
+``minigrid`` is only needed when these functions are called (it is a test dependency).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from torch_distill.envs.minigrid.core import EMPTY_CELL, OBJ, MiniGridState
+
+__all__ = ["state_from_minigrid", "encode_object"]
+
+
+def encode_object(obj: Any) -> tuple[int, int, int]:
+    """Our cell encoding of a MiniGrid ``WorldObj`` (or ``None``): MiniGrid's ``obj.encode()``, except that a
+    box keeps its contents in the state byte as ``(type << 3) | colour`` (0 for an empty box)."""
+    if obj is None:
+        return EMPTY_CELL
+    t, c, s = (int(v) for v in obj.encode())
+    if t == OBJ["box"]:
+        inner = getattr(obj, "contains", None)
+        if inner is None:
+            s = 0
+        else:
+            it, ic, _ = (int(v) for v in inner.encode())
+            s = (it << 3) | ic
+    return (t, c, s)
+
+
+def state_from_minigrid(envs: Sequence[Any], device: torch.device | str = "cpu") -> MiniGridState:
+    """Build a batched :class:`MiniGridState` from Farama MiniGrid env instances (wrapped or not).
+
+    Reads each env's grid, agent position/direction, carried object, ``step_count`` and ``max_steps``, so that
+    the same action sequence can be replayed in both. All envs must have the same grid size.
+
+    Args:
+        envs: ``B`` MiniGrid envs (``gymnasium.make("MiniGrid-...")`` or ``MiniGridEnv`` instances), reset.
+        device: where to put the state.
+
+    Returns:
+        state with ``grid [B, H, W, 3]`` uint8 etc.
+
+    Raises:
+        ValueError: empty list, an env not reset, or mixed grid sizes.
+    """
+    if len(envs) == 0:
+        raise ValueError("state_from_minigrid needs at least one env")
+    raw = [getattr(e, "unwrapped", e) for e in envs]
+    h, w = raw[0].height, raw[0].width
+    grids, pos, dirs, carry, steps, maxs = [], [], [], [], [], []
+    for i, e in enumerate(raw):
+        if e.height != h or e.width != w:
+            raise ValueError(f"env {i} has grid {e.height}x{e.width}, expected {h}x{w} like env 0")
+        if e.agent_pos is None or e.grid is None or getattr(e, "step_count", None) is None:
+            raise ValueError(f"env {i} has not been reset")
+        g = np.empty((h, w, 3), dtype=np.uint8)
+        for y in range(h):
+            for x in range(w):
+                g[y, x] = encode_object(e.grid.get(x, y))
+        grids.append(g)
+        pos.append((int(e.agent_pos[0]), int(e.agent_pos[1])))
+        dirs.append(int(e.agent_dir))
+        carry.append(encode_object(e.carrying))
+        steps.append(int(e.step_count))
+        maxs.append(int(e.max_steps))
+    return MiniGridState(
+        grid=torch.from_numpy(np.stack(grids)).to(device),
+        agent_pos=torch.tensor(pos, dtype=torch.int64, device=device),
+        agent_dir=torch.tensor(dirs, dtype=torch.int64, device=device),
+        carrying=torch.tensor(carry, dtype=torch.uint8, device=device),
+        step_count=torch.tensor(steps, dtype=torch.int32, device=device),
+        max_steps=torch.tensor(maxs, dtype=torch.int32, device=device),
+    )
