@@ -25,7 +25,15 @@ N_OURS = 20000
 Z_MAX = 4.5
 MIN_POOLED = 50  # categories with fewer pooled observations are merged into one bin
 
-IDS = ["MiniGrid-Empty-Random-6x6-v0", "MiniGrid-DoorKey-5x5-v0", "MiniGrid-DoorKey-8x8-v0", "MiniGrid-FourRooms-v0"]
+IDS = [
+    "MiniGrid-Empty-Random-5x5-v0",
+    "MiniGrid-Empty-Random-6x6-v0",
+    "MiniGrid-DoorKey-5x5-v0",
+    "MiniGrid-DoorKey-6x6-v0",
+    "MiniGrid-DoorKey-8x8-v0",
+    "MiniGrid-DoorKey-16x16-v0",
+    "MiniGrid-FourRooms-v0",
+]
 
 
 def _features(grid: np.ndarray, pos: np.ndarray, direc: np.ndarray) -> dict[str, np.ndarray]:

@@ -180,7 +180,9 @@ def view_offsets(direction: int) -> list[list[tuple[int, int]]]:
     fx, fy = DIR_TO_VEC[direction]
     rx, ry = -fy, fx
     s, h = VIEW_SIZE, VIEW_SIZE // 2
-    return [[(fx * (s - 1 - vy) + rx * (vx - h), fy * (s - 1 - vy) + ry * (vx - h)) for vy in range(s)] for vx in range(s)]
+    return [
+        [(fx * (s - 1 - vy) + rx * (vx - h), fy * (s - 1 - vy) + ry * (vx - h)) for vy in range(s)] for vx in range(s)
+    ]
 
 
 class KernelTables(NamedTuple):
@@ -422,13 +424,13 @@ def observe(
         vis = (vis_bits.unsqueeze(1) & tables.pow2) != 0  # [B, 7(vx), 7(vy)]
         view = view * vis.view(b, s * s, 1)
     if has_boxes:
-        view = torch.stack(
-            [view[:, :, 0], view[:, :, 1], torch.where(view[:, :, 0] == OBJ["box"], 0, view[:, :, 2]).to(torch.uint8)], dim=2
-        )
+        box_state = torch.where(view[:, :, 0] == OBJ["box"], 0, view[:, :, 2]).to(torch.uint8)
+        view = torch.stack([view[:, :, 0], view[:, :, 1], box_state], dim=2)
     carried = state.carrying
     if has_boxes:
-        carried = torch.where(
-            (carried[:, 0] == OBJ["box"]).unsqueeze(1), carried * torch.tensor([1, 1, 0], dtype=torch.uint8, device=grid.device), carried
+        carried = torch.stack(
+            [carried[:, 0], carried[:, 1], torch.where(carried[:, 0] == OBJ["box"], 0, carried[:, 2]).to(torch.uint8)],
+            dim=1,
         )
     agent_cell = (s // 2) * s + (s - 1)
     view[:, agent_cell, :] = carried

@@ -56,11 +56,22 @@ def wall_rect_grid(height: int, width: int, device: torch.device | str = "cpu") 
     return g.to(device)
 
 
+_CONST: dict[tuple[tuple[int, ...], str], torch.Tensor] = {}
+
+
+def _const(values: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """A cached uint8 constant on ``device`` (no host-to-device copy inside ``step``)."""
+    key = (values, str(device))
+    if key not in _CONST:
+        _CONST[key] = torch.tensor(values, dtype=torch.uint8, device=device)
+    return _CONST[key]
+
+
 def _put(grid: torch.Tensor, x: torch.Tensor, y: torch.Tensor, cell: tuple[int, int, int]) -> None:
     """In place: ``grid[b, y[b], x[b]] = cell`` for every row ``b`` of ``grid [B, H, W, 3]``."""
     b = grid.shape[0]
     rows = torch.arange(b, device=grid.device)
-    grid[rows, y, x] = torch.tensor(cell, dtype=torch.uint8, device=grid.device)
+    grid[rows, y, x] = _const(cell, grid.device)
 
 
 class LayoutGenerator(Protocol):
@@ -220,7 +231,7 @@ class FourRoomsLayout(_Base):
         )  # [B, 4, 2]
         grid = template.unsqueeze(0).repeat(b, 1, 1, 1)
         rows = torch.arange(b, device=device).unsqueeze(1)
-        grid[rows, gap_xy[:, :, 1], gap_xy[:, :, 0]] = torch.tensor(EMPTY_CELL, dtype=torch.uint8, device=device)
+        grid[rows, gap_xy[:, :, 1], gap_xy[:, :, 0]] = _const(EMPTY_CELL, device)
         n_room = room.shape[0]
 
         def cell_of(k: torch.Tensor) -> torch.Tensor:
