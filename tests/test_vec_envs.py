@@ -1,0 +1,96 @@
+"""Vector-env backends (native, envpool, gymnasium) and batched evaluation semantics."""
+
+import pytest
+import torch
+
+from torch_distill.algorithms.common import RealEnvEvaluator
+from torch_distill.algorithms.hades import HadesConfig, HadesProblem, resolve_hades
+from torch_distill.envs.vec import make_vec_env, resolve_backend
+from torch_distill.es.strategies import make_strategy
+from torch_distill.evaluation import ObsNormalizer, evaluate_policies
+from torch_distill.policies import PolicyConfig, PolicyNet
+
+BACKENDS = ["native", "envpool", "gymnasium"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_reset_common_random_numbers_and_determinism(backend, env_id):
+    venv = make_vec_env(env_id, 6, backend=backend)
+    obs = venv.reset(seed=5, group_size=3)
+    assert obs.shape == (6, venv.spec.obs_dim) and obs.dtype == torch.float32
+    torch.testing.assert_close(obs[:3], obs[3:])  # env j of every group starts identically
+    assert not torch.allclose(obs[0], obs[1])
+    torch.testing.assert_close(venv.reset(seed=5, group_size=3), obs)  # a pure function of the seed
+    assert not torch.allclose(venv.reset(seed=6, group_size=3), obs)
+    action = torch.zeros(6, dtype=torch.int64) if venv.spec.discrete else torch.full((6, 1), 5.0)  # clipped to 2
+    out = venv.step(action)
+    assert out.reward.shape == (6,) and out.reward.dtype == torch.float32
+    assert out.terminated.dtype == torch.bool and out.truncated.dtype == torch.bool
+    torch.testing.assert_close(out.obs[:3], out.obs[3:])
+    venv.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_backends_agree_on_spec(backend):
+    spec = make_vec_env("Pendulum-v1", 1, backend=backend).spec
+    assert (spec.obs_dim, spec.discrete, spec.action_dim, spec.max_episode_steps) == (3, False, 1, 200)
+    assert spec.action_low == (-2.0,) and spec.action_high == (2.0,)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_evaluation_masks_after_first_episode_end(backend):
+    """A policy that always pushes left ends CartPole within ~10 steps; returns must equal episode lengths."""
+    venv = make_vec_env("CartPole-v1", 2 * 4, backend=backend)
+    net = PolicyNet(venv.spec, PolicyConfig((), "relu"))
+    params = torch.zeros(2, net.num_params)
+    params[:, -2] = 10.0  # bias of action 0 -> always "push left"
+    res = evaluate_policies(net, params, venv, episodes=4, seed=0, deterministic=True, check_every=1)
+    assert torch.all(res.lengths < 20) and torch.all(res.lengths >= 5)
+    torch.testing.assert_close(res.returns, res.lengths.float())
+    torch.testing.assert_close(res.returns[0], res.returns[1])  # common random numbers across policies
+    assert int(res.env_steps) == int(res.lengths.max()) * 8
+
+
+def test_native_and_gymnasium_returns_have_the_same_distribution():
+    """The same greedy policy on the native env and on gymnasium: mean episode length within noise."""
+    net = PolicyNet(make_vec_env("CartPole-v1", 1).spec, PolicyConfig((8,), "tanh"))
+    params = net.init(1, torch.Generator().manual_seed(3))
+    means = {}
+    for backend, n in [("native", 400), ("gymnasium", 400)]:
+        venv = make_vec_env("CartPole-v1", n, backend=backend)
+        means[backend] = evaluate_policies(net, params, venv, n, seed=1, deterministic=True).returns.mean()
+    assert abs(means["native"] - means["gymnasium"]) < 0.1 * means["gymnasium"] + 2, means
+
+
+def test_auto_backend_prefers_native():
+    assert resolve_backend("CartPole-v1") == "native"
+    assert resolve_backend("Hopper-v4") == "envpool"
+
+
+def test_diverged_candidates_get_the_worst_fitness_and_update_stays_finite():
+    cfg = HadesConfig(env="Pendulum-v1", dataset_size=2, popsize=6, episodes=2, bc_steps=3, device="cpu")
+    ev = RealEnvEvaluator("Pendulum-v1", torch.device("cpu"))
+    r = resolve_hades(cfg, ev.spec)
+    problem = HadesProblem(r, ev)
+    es = make_strategy(r.strategy, problem.num_dims, **r.strategy_kwargs)
+    state = es.init(problem.initial_mean())
+    pop = es.ask(state, torch.Generator().manual_seed(0))
+    bad = pop.clone()
+    bad[0] = float("nan")  # a dataset with NaN entries: BC diverges, the policy acts NaN
+    bad[1] = 3e38
+    fit, _ = problem.fitness(bad, 0)
+    assert torch.isfinite(fit[2:]).all()
+    fit[1] = float("inf") if torch.isfinite(fit[1]) else fit[1]
+    assert not torch.isfinite(fit[:2]).all()
+    state, metrics = es.tell(state, pop, fit)
+    assert int(metrics["num_nonfinite"]) >= 1
+    assert torch.isfinite(state.mean).all() and torch.isfinite(state.sigma).all()
+
+
+def test_normalizer_roundtrip():
+    n = ObsNormalizer(torch.tensor([1.0, -2.0]), torch.tensor([4.0, 0.25]))
+    back = ObsNormalizer.from_json(n.to_json())
+    x = torch.tensor([[3.0, -1.0]])
+    torch.testing.assert_close(back(x), torch.tensor([[1.0, 2.0]]), atol=1e-6, rtol=1e-6)
+    assert ObsNormalizer.from_json(None)(x).equal(x)
