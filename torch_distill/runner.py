@@ -88,19 +88,27 @@ def run_es(
     info: DistInfo,
     resume: bool = False,
     title: str = "",
-) -> tuple[ESState, list[dict[str, Any]]]:
-    """Run the ES loop; returns the final ES state and the metric rows (rank 0; others get ``[]``)."""
+) -> tuple[ESState, list[dict[str, Any]], dict[str, Any] | None]:
+    """Run the ES loop.
+
+    Returns the final ES state, the metric rows and the best ES mean seen by the periodic evaluations
+    (``{"generation", "return_mean", "mean"}``) -- rows and best on rank 0 only (others get ``[]`` and ``None``).
+    """
     logger = RunLogger(run_dir, enabled=info.is_main, log_every=config.log_every)
     ckpt_path = run_dir / "checkpoint.pt"
     device = info.device
     start_gen = 0
     counters = {"env_steps": 0.0, "episode_steps": 0.0, "wall_time": 0.0}
+    best: dict[str, Any] | None = None
     if resume:
         ckpt = load_checkpoint(ckpt_path)
         state = _state_from_dict(ckpt["es_state"], device)
         problem.load_state_dict(ckpt["problem"])
         start_gen = int(ckpt["generation"])
         counters.update(ckpt["counters"])
+        best = ckpt.get("best")
+        if best is not None:
+            best = {**best, "mean": best["mean"].to(device)}
         logger.truncate_after(start_gen)
         logger.print(f"resumed from {ckpt_path} at generation {start_gen}")
     else:
@@ -140,6 +148,8 @@ def run_es(
         if info.is_main and (done_gen % config.eval_every == 0 or done_gen == config.generations):
             ev = problem.evaluate_mean(state.mean, done_gen)
             row["es_mean_return"] = ev["return_mean"]
+            if best is None or ev["return_mean"] > best["return_mean"]:
+                best = {"generation": done_gen, "return_mean": ev["return_mean"], "mean": state.mean.clone()}
             row.update({f"es_mean_{k}": v for k, v in ev.items() if k != "return_mean"})
         now = time.perf_counter()
         dt = max(now - last_logged_t, 1e-9)
@@ -165,6 +175,7 @@ def run_es(
                     "es_state": state._asdict(),
                     "problem": problem.state_dict(),
                     "counters": counters,
+                    "best": best,
                 },
             )
         if out_of_time:
@@ -176,7 +187,7 @@ def run_es(
     rows = logger.read_metrics() if info.is_main else []
     if info.is_main and rows:
         plot_curves(rows, run_dir / "curves.png", title)
-    return state, rows
+    return state, rows, best
 
 
 def _state_from_dict(d: dict[str, Any], device: torch.device) -> ESState:

@@ -174,13 +174,17 @@ def run_direct_es(config: DirectESConfig, resume: str | None = None) -> dict[str
               f"{problem.num_dims} weights, {config.strategy} popsize {config.popsize}, {config.generations} generations\n"
               f"run folder: {run_dir}", flush=True)
     barrier(info)
-    state, rows = run_es(problem, strategy,
+    state, rows, best = run_es(problem, strategy,
                          RunnerConfig(config.generations, config.seed, config.eval_every, config.checkpoint_every,
                                       config.log_every, config.max_minutes, config.max_env_steps),
                          run_dir, info, resume=bool(resume), title=f"direct ES {config.env}")
     summary: dict[str, Any] = {}
     if info.is_main:
         final = problem.evaluate_mean(state.mean, 10**6, episodes=config.final_episodes)
+        best_eval = None
+        if best is not None and rows and best["generation"] != rows[-1]["generation"]:
+            best_eval = {**problem.evaluate_mean(best["mean"], 10**6, episodes=config.final_episodes),
+                         "generation": best["generation"]}
         meta = {"env": evaluator.spec.to_json(), "policy": problem.policy.to_json(),
                 "obs_normalizer": evaluator.normalizer.to_json(), "final_eval": final, "library_version": __version__}
         tensors = {k: v.detach().cpu().contiguous() for k, v in problem.net.unflatten(state.mean).items()}
@@ -188,10 +192,14 @@ def run_direct_es(config: DirectESConfig, resume: str | None = None) -> dict[str
         summary = {"env": config.env, "method": "direct-es", "generations": rows[-1]["generation"] if rows else 0,
                    "train_time_s": rows[-1]["wall_time"] if rows else 0.0, "env_steps": rows[-1]["env_steps"] if rows else 0,
                    "episode_steps": rows[-1]["episode_steps"] if rows else 0, "final_eval": final,
+                   "best_eval": best_eval,
                    "num_params": problem.num_dims, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
         write_json(run_dir / "summary.json", summary)
         print(f"\nFinal ES-mean policy: return {final['return_mean']:.2f} +- {final['return_std']:.2f} over "
               f"{config.final_episodes} episodes; {summary['env_steps'] / 1e6:.2f}M env steps, {summary['train_time_s']:.1f}s")
+        if best_eval is not None:
+            print(f"Best periodic ES mean (generation {best_eval['generation']}): return {best_eval['return_mean']:.2f} "
+                  f"+- {best_eval['return_std']:.2f} over {config.final_episodes} fresh episodes")
     evaluator.close()
     cleanup(info)
     return summary

@@ -442,7 +442,7 @@ def run_hades(config: HadesConfig, resume: str | None = None) -> dict[str, Any]:
         )
     barrier(info)
     t0 = time.perf_counter()
-    state, rows = run_es(
+    state, rows, best = run_es(
         problem,
         strategy,
         RunnerConfig(config.generations, config.seed, config.eval_every, config.checkpoint_every, config.log_every,
@@ -455,44 +455,58 @@ def run_hades(config: HadesConfig, resume: str | None = None) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     if info.is_main:
         train_time = rows[-1]["wall_time"] if rows else time.perf_counter() - t0
-        ds = problem.dataset(state.mean, {"command": command_line(), "library_version": __version__,
-                                          "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                          "generations": rows[-1]["generation"] if rows else 0})
+        last_gen = rows[-1]["generation"] if rows else 0
+        candidates = {"final": (state.mean, last_gen, "dataset.safetensors")}
+        if best is not None and best["generation"] != last_gen:
+            candidates["best"] = (best["mean"], best["generation"], "dataset_best.safetensors")
         final_seed = derive_seed(config.seed, 10**6, Streams.FINAL)
-        evals: dict[str, DatasetEvalResult] = {}
-        if config.variant == "F":
-            evals["fixed inits (as evolved)"] = evaluate_dataset(ds, fixed_init=True, episodes=config.final_episodes,
-                                                                 env_seed=final_seed, device=device, evaluator=evaluator)
-        if config.final_seeds:
-            seeds = [final_seed % 100000 + i for i in range(config.final_seeds)]
-            evals["fresh random inits"] = evaluate_dataset(ds, seeds=seeds, episodes=config.final_episodes,
-                                                           env_seed=final_seed + 1, device=device, evaluator=evaluator)
-        ds.metadata["eval"] = {k: {"return_mean": v.return_mean, "return_std_across_policies": v.return_std,
-                                   "policies": len(v.per_policy), "episodes_per_policy": v.episodes}
-                               for k, v in evals.items()}
-        save_dataset(run_dir / "dataset.safetensors", ds)
         summary = {
             "env": config.env,
             "variant": f"HaDES-{config.variant}",
-            "generations": ds.metadata["generations"],
+            "generations": last_gen,
             "train_time_s": train_time,
             "env_steps": rows[-1]["env_steps"] if rows else 0,
             "episode_steps": rows[-1]["episode_steps"] if rows else 0,
             "final_population_mean_fitness": rows[-1]["fitness_mean"] if rows else None,
-            "final_eval": {k: v.to_json() for k, v in evals.items()},
-            "dataset": str(run_dir / "dataset.safetensors"),
+            "datasets": {},
         }
+        table = []
+        for which, (mean, gen_of, fname) in candidates.items():
+            ds = problem.dataset(mean, {"command": command_line(), "library_version": __version__,
+                                        "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "generations": gen_of,
+                                        "selected_as": "final ES mean" if which == "final" else
+                                        "best ES mean by periodic evaluation"})
+            evals: dict[str, DatasetEvalResult] = {}
+            if config.variant == "F":
+                evals["fixed inits (as evolved)"] = evaluate_dataset(
+                    ds, fixed_init=True, episodes=config.final_episodes, env_seed=final_seed, device=device,
+                    evaluator=evaluator)
+            if config.final_seeds:
+                seeds = [final_seed % 100000 + i for i in range(config.final_seeds)]
+                evals["fresh random inits"] = evaluate_dataset(
+                    ds, seeds=seeds, episodes=config.final_episodes, env_seed=final_seed + 1, device=device,
+                    evaluator=evaluator)
+            ds.metadata["eval"] = {k: {"return_mean": v.return_mean, "return_std_across_policies": v.return_std,
+                                       "policies": len(v.per_policy), "episodes_per_policy": v.episodes}
+                                   for k, v in evals.items()}
+            save_dataset(run_dir / fname, ds)
+            summary["datasets"][which] = {"path": str(run_dir / fname), "generation": gen_of,
+                                          "eval": {k: v.to_json() for k, v in evals.items()}}
+            table += [
+                {"dataset": f"{which} (gen {gen_of})", "evaluation": k, "policies": len(v.per_policy),
+                 "episodes each": v.episodes, "return mean": v.return_mean, "spread (std)": v.return_std,
+                 "worst policy": min(r["return_mean"] for r in v.per_policy)}
+                for k, v in evals.items()
+            ]
+        summary["dataset"] = summary["datasets"]["final"]["path"]
+        summary["final_eval"] = summary["datasets"]["final"]["eval"]
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        table = [
-            {"evaluation": k, "policies": len(v.per_policy), "episodes each": v.episodes,
-             "return mean": v.return_mean, "spread (std)": v.return_std,
-             "worst policy": min(r["return_mean"] for r in v.per_policy)}
-            for k, v in evals.items()
-        ]
-        print(f"\nFinal dataset ({config.dataset_size} pairs) after {summary['generations']} generations, "
-              f"{train_time:.1f}s, {summary['env_steps'] / 1e6:.2f}M env steps:")
+        print(f"\nFinal datasets ({config.dataset_size} pairs) after {last_gen} generations, "
+              f"{train_time:.1f}s, {summary['env_steps'] / 1e6:.2f}M env steps "
+              f"({summary['episode_steps'] / 1e6:.2f}M within episodes); fresh evaluation episodes:")
         print(format_table(table))
-        print(f"dataset: {run_dir / 'dataset.safetensors'}\ncurves:  {run_dir / 'curves.png'}")
+        print("\n".join(f"dataset ({k}): {v['path']}" for k, v in summary["datasets"].items()))
+        print(f"curves: {run_dir / 'curves.png'}")
     evaluator.close()
     cleanup(info)
     return summary
