@@ -115,8 +115,9 @@ class HadesConfig:
     """Wall-clock budget: stop (and checkpoint) after this many minutes."""
     max_env_steps: float | None = None
     """Budget of env steps (within episodes) for fitness evaluation: stop once it is spent."""
-    threads: int = 0
-    """torch.set_num_threads (0 = leave as is)."""
+    threads: int = 1
+    """torch intra-op threads (torch.set_num_threads; 0 = torch's default). The inner loops are many small ops:
+    on CPUs one thread per process is fastest unless the policy is wide; under torchrun use one process per core."""
 
     def validate(self) -> None:
         positive = ["dataset_size", "popsize", "generations", "episodes", "eval_every", "eval_episodes", "eval_inits",

@@ -77,6 +77,13 @@ class MiniGridState(NamedTuple):
         carrying: ``[B, 3]`` uint8 encoding of the carried object, ``(1, 0, 0)`` for none.
         step_count: ``[B]`` int32 steps taken in the current episode.
         max_steps: ``[B]`` int32 episode time limit (truncation at ``step_count >= max_steps``).
+        mission: ``[B, 4]`` uint8 mission as integers ``(type, colour, type2, colour2)`` with MiniGrid's
+            OBJ/COLOR codes (e.g. GoToDoor ``(door, red, 0, 0)``; PutNear ``(move type, move colour, target
+            type, target colour)``); all zeros for ids without a mission target.
+        target_pos: ``[B, 2]`` int64 ``(x, y)`` of the mission's target where the rules need it (GoToDoor,
+            GoToObject, PutNear: MiniGrid's ``target_pos``), else ``(0, 0)``.
+        obstacles: ``[B, K, 2]`` int64 ``(x, y)`` of the moving obstacles in MiniGrid's order
+            (Dynamic-Obstacles; ``K = 0`` elsewhere).
     """
 
     grid: torch.Tensor
@@ -85,6 +92,9 @@ class MiniGridState(NamedTuple):
     carrying: torch.Tensor
     step_count: torch.Tensor
     max_steps: torch.Tensor
+    mission: torch.Tensor
+    target_pos: torch.Tensor
+    obstacles: torch.Tensor
 
 
 class MiniGridObs(NamedTuple):
@@ -94,10 +104,12 @@ class MiniGridObs(NamedTuple):
         image: ``[B, 7, 7, 3]`` uint8, indexed ``[view_x, view_y, channel]`` exactly like MiniGrid's
             ``obs["image"]`` (agent at ``[3, 6]`` looking towards ``view_y = 0``).
         direction: ``[B]`` int64 agent direction.
+        mission: ``[B, 4]`` uint8 mission integers (see :class:`MiniGridState`), zeros when none.
     """
 
     image: torch.Tensor
     direction: torch.Tensor
+    mission: torch.Tensor
 
 
 class MiniGridParams(NamedTuple):
@@ -117,11 +129,17 @@ class Layout(NamedTuple):
         grid: ``[B, H, W, 3]`` uint8 (may be ``[1, H, W, 3]`` for a fixed layout; it broadcasts).
         agent_pos: ``[B, 2]`` int64 ``(x, y)``.
         agent_dir: ``[B]`` int64.
+        mission: ``[B, 4]`` uint8 or None (no mission: zeros).
+        target_pos: ``[B, 2]`` int64 or None (zeros).
+        obstacles: ``[B, K, 2]`` int64 or None (``K = 0``).
     """
 
     grid: torch.Tensor
     agent_pos: torch.Tensor
     agent_dir: torch.Tensor
+    mission: torch.Tensor | None = None
+    target_pos: torch.Tensor | None = None
+    obstacles: torch.Tensor | None = None
 
 
 def _row_sweep_tables() -> tuple[list[int], list[int]]:
@@ -299,7 +317,7 @@ def transition(
     Returns:
         ``(next_state, reward [B] float32, terminated [B] bool, truncated [B] bool)``.
     """
-    grid, pos, direction, carrying, step_count, max_steps = state
+    grid, pos, direction, carrying, step_count, max_steps = state[:6]
     b, h, w, _ = grid.shape
     action = action.long()
     step_count = step_count + 1
@@ -361,7 +379,9 @@ def transition(
     new_carrying = torch.where(drop.unsqueeze(1), tables.empty3, new_carrying)
 
     truncated = step_count >= max_steps
-    next_state = MiniGridState(new_grid, new_pos, new_dir, new_carrying, step_count, max_steps)
+    next_state = state._replace(
+        grid=new_grid, agent_pos=new_pos, agent_dir=new_dir, carrying=new_carrying, step_count=step_count
+    )
     return next_state, reward, terminated, truncated
 
 
@@ -434,7 +454,7 @@ def observe(
         )
     agent_cell = (s // 2) * s + (s - 1)
     view[:, agent_cell, :] = carried
-    return MiniGridObs(view.view(b, s, s, 3), state.agent_dir)
+    return MiniGridObs(view.view(b, s, s, 3), state.agent_dir, state.mission)
 
 
 def _wide(x: torch.Tensor) -> torch.Tensor:
@@ -465,4 +485,13 @@ def reset_rows(
         carrying=torch.where(d1, empty3, state.carrying),
         step_count=torch.where(done, torch.zeros_like(state.step_count), state.step_count),
         max_steps=torch.where(done, max_steps.to(state.max_steps.dtype), state.max_steps),
+        mission=torch.where(d1, fresh.mission, state.mission) if fresh.mission is not None else state.mission,
+        target_pos=(
+            torch.where(d1, fresh.target_pos, state.target_pos) if fresh.target_pos is not None else state.target_pos
+        ),
+        obstacles=(
+            torch.where(d1.unsqueeze(2), fresh.obstacles, state.obstacles)
+            if fresh.obstacles is not None
+            else state.obstacles
+        ),
     )

@@ -10,9 +10,32 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from torch_distill.envs.minigrid.core import EMPTY_CELL, OBJ, MiniGridState
+from torch_distill.envs.minigrid.core import COLOR, EMPTY_CELL, OBJ, MiniGridState
 
-__all__ = ["state_from_minigrid", "encode_object"]
+__all__ = ["state_from_minigrid", "encode_object", "mission_of"]
+
+
+def mission_of(env: Any) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
+    """``(mission (type, colour, type2, colour2), target_pos (x, y))`` of an unwrapped MiniGrid env, read
+    from the attributes its ``step`` uses (zeros for envs without a mission target)."""
+    name = type(env).__name__
+    pos = (0, 0)
+    if name == "GoToDoorEnv":
+        m = (OBJ["door"], COLOR[env.target_color], 0, 0)
+        pos = env.target_pos
+    elif name == "GoToObjectEnv":
+        m = (OBJ[env.targetType], COLOR[env.target_color], 0, 0)
+        pos = env.target_pos
+    elif name == "FetchEnv":
+        m = (OBJ[env.targetType], COLOR[env.targetColor], 0, 0)
+    elif name == "PutNearEnv":
+        m = (OBJ[env.move_type], COLOR[env.moveColor], OBJ[env.target_type], COLOR[env.target_color])
+        pos = env.target_pos
+    elif name in ("KeyCorridorEnv", "UnlockPickupEnv", "BlockedUnlockPickupEnv"):
+        m = (OBJ[env.obj.type], COLOR[env.obj.color], 0, 0)
+    else:
+        m = (0, 0, 0, 0)
+    return m, (int(pos[0]), int(pos[1]))
 
 
 def encode_object(obj: Any) -> tuple[int, int, int]:
@@ -34,7 +57,8 @@ def encode_object(obj: Any) -> tuple[int, int, int]:
 def state_from_minigrid(envs: Sequence[Any], device: torch.device | str = "cpu") -> MiniGridState:
     """Build a batched :class:`MiniGridState` from Farama MiniGrid env instances (wrapped or not).
 
-    Reads each env's grid, agent position/direction, carried object, ``step_count`` and ``max_steps``, so that
+    Reads each env's grid, agent position/direction, carried object, ``step_count``, ``max_steps``, mission
+    target (:func:`mission_of`) and moving obstacles (Dynamic-Obstacles' ``obstacles``), so that
     the same action sequence can be replayed in both. All envs must have the same grid size.
 
     Args:
@@ -51,7 +75,7 @@ def state_from_minigrid(envs: Sequence[Any], device: torch.device | str = "cpu")
         raise ValueError("state_from_minigrid needs at least one env")
     raw = [getattr(e, "unwrapped", e) for e in envs]
     h, w = raw[0].height, raw[0].width
-    grids, pos, dirs, carry, steps, maxs = [], [], [], [], [], []
+    grids, pos, dirs, carry, steps, maxs, missions, targets, obstacles = [], [], [], [], [], [], [], [], []
     for i, e in enumerate(raw):
         if e.height != h or e.width != w:
             raise ValueError(f"env {i} has grid {e.height}x{e.width}, expected {h}x{w} like env 0")
@@ -67,6 +91,13 @@ def state_from_minigrid(envs: Sequence[Any], device: torch.device | str = "cpu")
         carry.append(encode_object(e.carrying))
         steps.append(int(e.step_count))
         maxs.append(int(e.max_steps))
+        m, tp = mission_of(e)
+        missions.append(m)
+        targets.append(tp)
+        obstacles.append([(int(o.cur_pos[0]), int(o.cur_pos[1])) for o in getattr(e, "obstacles", [])])
+    k = len(obstacles[0])
+    if any(len(o) != k for o in obstacles):
+        raise ValueError(f"envs have different numbers of obstacles: {[len(o) for o in obstacles]}")
     return MiniGridState(
         grid=torch.from_numpy(np.stack(grids)).to(device),
         agent_pos=torch.tensor(pos, dtype=torch.int64, device=device),
@@ -74,4 +105,7 @@ def state_from_minigrid(envs: Sequence[Any], device: torch.device | str = "cpu")
         carrying=torch.tensor(carry, dtype=torch.uint8, device=device),
         step_count=torch.tensor(steps, dtype=torch.int32, device=device),
         max_steps=torch.tensor(maxs, dtype=torch.int32, device=device),
+        mission=torch.tensor(missions, dtype=torch.uint8, device=device),
+        target_pos=torch.tensor(targets, dtype=torch.int64, device=device),
+        obstacles=torch.tensor(obstacles, dtype=torch.int64, device=device).view(len(raw), k, 2),
     )

@@ -32,7 +32,22 @@ from torch_distill.envs.minigrid.core import (
     reset_rows,
     transition,
 )
-from torch_distill.envs.minigrid.layouts import DoorKeyLayout, EmptyLayout, FourRoomsLayout, LayoutGenerator
+from torch_distill.envs.minigrid.layouts import (
+    CrossingLayout,
+    DistShiftLayout,
+    DoorKeyLayout,
+    DynamicObstaclesLayout,
+    EmptyLayout,
+    FourRoomsLayout,
+    GoToDoorLayout,
+    KeyCorridorLayout,
+    LavaGapLayout,
+    LayoutGenerator,
+    ObjectsLayout,
+    RedBlueDoorsLayout,
+    UnlockLayout,
+)
+from torch_distill.envs.minigrid.tasks import TASKS, task_step
 
 __all__ = ["MiniGridConfig", "BatchedMiniGrid", "make", "registered_ids", "REGISTRY"]
 
@@ -48,6 +63,9 @@ class MiniGridConfig:
         see_through_walls: MiniGrid's ``see_through_walls`` (True for Empty-*: no occlusion).
         has_boxes: whether boxes can occur (the observation then hides box contents).
         walled: whether the grid border is always walls (lets the view skip an outside-the-grid select).
+        task: the id's extra rules (see :mod:`torch_distill.envs.minigrid.tasks`).
+        n_actions: size of the action space (MiniGrid's ``action_space.n``: 3 for Dynamic-Obstacles).
+        n_obstacles: number of moving obstacles (Dynamic-Obstacles).
     """
 
     env_id: str
@@ -56,6 +74,13 @@ class MiniGridConfig:
     see_through_walls: bool = False
     has_boxes: bool = False
     walled: bool = True
+    task: str = "goal"
+    n_actions: int = N_ACTIONS
+    n_obstacles: int = 0
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"{self.env_id}: unknown task {self.task!r}; expected one of {TASKS}")
 
 
 REGISTRY: dict[str, MiniGridConfig] = {}
@@ -77,6 +102,84 @@ for _n in (5, 6):
         MiniGridConfig(f"MiniGrid-Empty-Random-{_n}x{_n}-v0", (lambda n=_n: EmptyLayout(n, True)), 4 * _n * _n, True)
     )
 _register(MiniGridConfig("MiniGrid-FourRooms-v0", FourRoomsLayout, 100))
+for _n in (5, 6, 7):
+    _register(MiniGridConfig(f"MiniGrid-LavaGapS{_n}-v0", (lambda n=_n: LavaGapLayout(n)), 4 * _n * _n))
+for _s, _k in ((9, 1), (9, 2), (9, 3), (11, 5)):
+    for _name, _obst in (("Lava", "lava"), ("Simple", "wall")):
+        _register(
+            MiniGridConfig(
+                f"MiniGrid-{_name}CrossingS{_s}N{_k}-v0",
+                (lambda s=_s, k=_k, o=_obst: CrossingLayout(s, k, o)),
+                4 * _s * _s,
+            )
+        )
+for _i, _row in ((1, 2), (2, 5)):
+    _register(
+        MiniGridConfig(f"MiniGrid-DistShift{_i}-v0", (lambda r=_row: DistShiftLayout(r)), 4 * 9 * 7, True)
+    )
+for _n, _k in ((5, 2), (6, 3), (8, 4), (16, 8)):
+    _register(
+        MiniGridConfig(
+            f"MiniGrid-Dynamic-Obstacles-{_n}x{_n}-v0",
+            (lambda n=_n, k=_k: DynamicObstaclesLayout(n, k, False)),
+            4 * _n * _n,
+            True,
+            task="dynamic_obstacles",
+            n_actions=3,
+            n_obstacles=_k,
+        )
+    )
+for _n, _k in ((5, 2), (6, 3)):
+    _register(
+        MiniGridConfig(
+            f"MiniGrid-Dynamic-Obstacles-Random-{_n}x{_n}-v0",
+            (lambda n=_n, k=_k: DynamicObstaclesLayout(n, k, True)),
+            4 * _n * _n,
+            True,
+            task="dynamic_obstacles",
+            n_actions=3,
+            n_obstacles=_k,
+        )
+    )
+for _n in (5, 6, 8):
+    _register(
+        MiniGridConfig(f"MiniGrid-GoToDoor-{_n}x{_n}-v0", (lambda n=_n: GoToDoorLayout(n)), 4 * _n * _n, True,
+                       task="goto")
+    )
+for _n, _k in ((5, 2), (6, 2), (8, 3)):
+    _register(
+        MiniGridConfig(f"MiniGrid-Fetch-{_n}x{_n}-N{_k}-v0", (lambda n=_n, k=_k: ObjectsLayout("fetch", n, k)),
+                       5 * _n * _n, True, task="fetch")
+    )
+for _n, _k in ((6, 2), (8, 2)):
+    _register(
+        MiniGridConfig(f"MiniGrid-GoToObject-{_n}x{_n}-N{_k}-v0", (lambda n=_n, k=_k: ObjectsLayout("goto", n, k)),
+                       5 * _n * _n, True, has_boxes=True, task="goto")
+    )
+for _n, _k in ((6, 2), (8, 3)):
+    _register(
+        MiniGridConfig(f"MiniGrid-PutNear-{_n}x{_n}-N{_k}-v0", (lambda n=_n, k=_k: ObjectsLayout("put_near", n, k)),
+                       5 * _n, True, has_boxes=True, task="put_near")
+    )
+for _n in (6, 8):
+    _register(
+        MiniGridConfig(f"MiniGrid-RedBlueDoors-{_n}x{_n}-v0", (lambda n=_n: RedBlueDoorsLayout(n)), 20 * _n * _n,
+                       task="red_blue_doors")
+    )
+_register(MiniGridConfig("MiniGrid-Unlock-v0", lambda: UnlockLayout("unlock"), 8 * 36, task="unlock"))
+_register(
+    MiniGridConfig("MiniGrid-UnlockPickup-v0", lambda: UnlockLayout("pickup"), 8 * 36, has_boxes=True,
+                   task="pickup_target")
+)
+_register(
+    MiniGridConfig("MiniGrid-BlockedUnlockPickup-v0", lambda: UnlockLayout("blocked"), 16 * 36, has_boxes=True,
+                   task="pickup_target")
+)
+for _s, _r in ((3, 1), (3, 2), (3, 3), (4, 3), (5, 3), (6, 3)):
+    _register(
+        MiniGridConfig(f"MiniGrid-KeyCorridorS{_s}R{_r}-v0", (lambda s=_s, r=_r: KeyCorridorLayout(s, r)),
+                       30 * _s * _s, task="pickup_target")
+    )
 
 
 def registered_ids() -> list[str]:
@@ -102,7 +205,7 @@ class BatchedMiniGrid:
             env_id=config.env_id,
             obs_shape=(VIEW_SIZE, VIEW_SIZE, 3),
             discrete=True,
-            n_actions=N_ACTIONS,
+            n_actions=config.n_actions,
             max_episode_steps=config.max_steps,
         )
         self._default_params: dict[str, MiniGridParams] = {}
@@ -133,10 +236,23 @@ class BatchedMiniGrid:
         return observe(state, self.tables(state.grid.device), c.see_through_walls, c.has_boxes, c.walled)
 
     def transition(
-        self, state: MiniGridState, action: torch.Tensor
+        self,
+        state: MiniGridState,
+        action: torch.Tensor,
+        obstacle_u: torch.Tensor | None = None,
+        forced_obstacles: torch.Tensor | None = None,
     ) -> tuple[MiniGridState, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One MiniGrid step without auto-reset: ``(state, reward, terminated, truncated)``."""
-        return transition(state, action, self.tables(state.grid.device))
+        """One MiniGrid step of this id without auto-reset: ``(state, reward, terminated, truncated)``.
+
+        ``obstacle_u [B, K]`` (uniforms) or ``forced_obstacles [B, K, 2]`` (targets, e.g. MiniGrid's own moves)
+        drive the Dynamic-Obstacles moves; ``obstacle_u`` defaults to 0.5.
+        """
+        if obstacle_u is None and forced_obstacles is None and self.config.n_obstacles:
+            obstacle_u = torch.full(state.obstacles.shape[:2], 0.5, dtype=torch.float64, device=state.grid.device)
+        nxt, r, te, tr, _ = task_step(
+            self.config.task, state, action, self.tables(state.grid.device), obstacle_u, forced_obstacles
+        )
+        return nxt, r, te, tr
 
     def _check_state(self, state: MiniGridState) -> None:
         g = state.grid
@@ -164,6 +280,17 @@ class BatchedMiniGrid:
             carrying=self.tables(device).empty3.repeat(b, 1),
             step_count=torch.zeros(b, dtype=torch.int32, device=device),
             max_steps=torch.as_tensor(params.max_steps, device=device).to(torch.int32).expand(b).contiguous(),
+            mission=(
+                lay.mission if lay.mission is not None else torch.zeros(b, 4, dtype=torch.uint8, device=device)
+            ),
+            target_pos=(
+                lay.target_pos if lay.target_pos is not None else torch.zeros(b, 2, dtype=torch.int64, device=device)
+            ),
+            obstacles=(
+                lay.obstacles
+                if lay.obstacles is not None
+                else torch.zeros(b, 0, 2, dtype=torch.int64, device=device)
+            ),
         )
         return state, self.observe(state)
 
@@ -173,9 +300,13 @@ class BatchedMiniGrid:
         action: torch.Tensor,
         draws: tuple[torch.Tensor, ...],
         max_steps: torch.Tensor,
+        obstacle_u: torch.Tensor | None = None,
     ) -> tuple[MiniGridState, MiniGridObs, torch.Tensor, torch.Tensor, torch.Tensor]:
         tables = self.tables(state.grid.device)
-        nxt, reward, terminated, truncated = transition(state, action, tables)
+        if self.config.task == "goal":
+            nxt, reward, terminated, truncated = transition(state, action, tables)
+        else:
+            nxt, reward, terminated, truncated, _ = task_step(self.config.task, state, action, tables, obstacle_u)
         fresh: Layout = self.layout.build(draws)
         nxt = reset_rows(nxt, terminated | truncated, fresh, max_steps, tables.empty3)
         c = self.config
@@ -194,7 +325,7 @@ class BatchedMiniGrid:
         Args:
             state: batched state (``B`` envs).
             action: ``[B]`` integer actions in ``0..6``.
-            generator: source of the fresh layouts for auto-reset.
+            generator: source of the fresh layouts for auto-reset (and of the obstacle moves).
             params: :class:`MiniGridParams` (``max_steps`` of fresh episodes); defaults to the id's.
 
         Returns:
@@ -210,7 +341,13 @@ class BatchedMiniGrid:
             params = self._default_params[dev]
         max_steps = params.max_steps
         draws = self.layout.draw(b, generator)
-        return self._step_fn(state, action, draws, torch.as_tensor(max_steps, device=state.grid.device))
+        obstacle_u = None
+        if self.config.n_obstacles:
+            k = self.config.n_obstacles
+            obstacle_u = torch.rand(b, k, generator=generator, dtype=torch.float64, device=generator.device)
+        return self._step_fn(
+            state, action, draws, torch.as_tensor(max_steps, device=state.grid.device), obstacle_u
+        )
 
 
 def make(env_id: str, compile: bool = False) -> BatchedMiniGrid:
