@@ -94,3 +94,20 @@ def test_normalizer_roundtrip():
     x = torch.tensor([[3.0, -1.0]])
     torch.testing.assert_close(back(x), torch.tensor([[1.0, 2.0]]), atol=1e-6, rtol=1e-6)
     assert ObsNormalizer.from_json(None)(x).equal(x)
+
+
+MUJOCO = ["Hopper-v4", "HalfCheetah-v4", "Walker2d-v4", "Ant-v4", "Humanoid-v4", "InvertedDoublePendulum-v4",
+          "Reacher-v4", "Swimmer-v4"]
+
+
+@pytest.mark.parametrize("env_id", MUJOCO)
+def test_mujoco_envs_through_envpool(env_id):
+    """Every MuJoCo task the issue lists evaluates through the envpool backend with CRN resets."""
+    venv = make_vec_env(env_id, 4)
+    assert resolve_backend(env_id) == "envpool" and not venv.spec.discrete
+    net = PolicyNet(venv.spec, PolicyConfig((8,), "tanh"))
+    params = net.init(2, torch.Generator().manual_seed(0))
+    res = evaluate_policies(net, params, venv, episodes=2, seed=3, max_steps=20)
+    assert res.returns.shape == (2, 2) and torch.isfinite(res.returns).all()
+    assert torch.all(res.lengths <= 20) and torch.all(res.lengths >= 1)
+    venv.close()
