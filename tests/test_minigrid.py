@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import gymnasium as gym
 import minigrid  # noqa: F401  (registers the MiniGrid-* ids)
 import numpy as np
@@ -25,11 +27,15 @@ from torch_distill.envs.minigrid import (
     transition,
 )
 from torch_distill.envs.minigrid.core import view_offsets
+from torch_distill.envs.minigrid.registry import BatchedMiniGrid
+from torch_distill.envs.minigrid.tasks import task_step
 
 # left, right, forward, pickup, drop, toggle, done -- biased so that keys, doors and boxes get used
 ACTION_P = np.array([0.14, 0.14, 0.32, 0.13, 0.08, 0.15, 0.04])
 
 EXACT_IDS = registered_ids()  # every id the registry serves is replayed against MiniGrid
+# ids of the first kernel: 8 seeds and every env ends an episode; later ids: 4 seeds, >= 500 actions
+FIRST_IDS = {i for i in EXACT_IDS if any(k in i for k in ("Empty", "DoorKey", "FourRooms"))}
 
 
 def _ref_obs(envs: list) -> tuple[np.ndarray, np.ndarray]:
@@ -37,8 +43,14 @@ def _ref_obs(envs: list) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([o["image"] for o in obs]), np.array([o["direction"] for o in obs])
 
 
-def _assert_obs(ours: MiniGridObs, envs: list, rows: list[int] | None = None, where: str = "") -> None:
-    img, direc = _ref_obs(envs)
+def _assert_obs(
+    ours: MiniGridObs,
+    envs: list,
+    rows: list[int] | None = None,
+    where: str = "",
+    ref: tuple[np.ndarray, np.ndarray] | None = None,
+) -> None:
+    img, direc = _ref_obs(envs) if ref is None else ref
     mine = ours.image.numpy()
     rows = list(range(len(envs))) if rows is None else rows
     for i in rows:
@@ -58,28 +70,48 @@ def _replay(
     rng: np.random.Generator,
     see_through_walls: bool,
     has_boxes: bool = False,
+    env: BatchedMiniGrid | None = None,
+    after_reset: Callable[[int, Any], None] | None = None,
 ) -> dict[str, int]:
     """Replay random actions in MiniGrid and in the batched kernel; compare everything at every step.
 
+    With ``env`` the id's full rules are used (``env.transition``: task rules; Dynamic-Obstacles is fed
+    MiniGrid's own obstacle moves, which must be moves our rule could make); without, the base ``transition``.
     When a MiniGrid episode ends it is reset (continuing its seeded RNG) and the whole batch is re-imported.
+    ``after_reset(i, env)`` may edit MiniGrid env ``i`` after each of its resets (before the import).
     Returns event counts (to check that the interesting rules were exercised).
     """
-    for e, s in zip(envs, seeds):
+    for i, (e, s) in enumerate(zip(envs, seeds)):
         e.reset(seed=s)
+        if after_reset is not None:
+            after_reset(i, e.unwrapped)
     raw = [e.unwrapped for e in envs]
     tables = build_tables(raw[0].height, raw[0].width)
     state = state_from_minigrid(envs)
     _assert_obs(observe(state, tables, see_through_walls, has_boxes), envs, where="reset")
-    counts = {"episodes": 0, "goal": 0, "truncated": 0, "pickup": 0, "door_open": 0, "drop": 0, "lava": 0}
+    counts = {"episodes": 0, "goal": 0, "truncated": 0, "pickup": 0, "door_open": 0, "drop": 0, "lava": 0, "neg": 0}
     for t in range(min_actions):
         actions = rng.choice(7, size=len(envs), p=ACTION_P)
         before_carry = [r.carrying for r in raw]
         ref = [e.step(int(a)) for e, a in zip(envs, actions)]
-        state, reward, term, trunc = transition(state, torch.from_numpy(actions), tables)
+        if env is None:
+            state, reward, term, trunc = transition(state, torch.from_numpy(actions), tables)
+        else:
+            moves = torch.tensor(
+                [[tuple(o.cur_pos) for o in getattr(r, "obstacles", [])] for r in raw], dtype=torch.int64
+            ).view(len(raw), -1, 2)
+            state, reward, term, trunc, ok = task_step(
+                env.config.task, state, torch.from_numpy(actions), tables, forced_obstacles=moves
+            )
+            assert bool(ok.all()), f"step {t}: MiniGrid moved an obstacle where our rule could not: {ok}"
+            np.testing.assert_array_equal(state.obstacles.numpy(), moves.numpy())
         obs = observe(state, tables, see_through_walls, has_boxes, walled=True)  # the registry's path
-        _assert_obs(obs, envs, where=f"step {t}")
+        # the observation MiniGrid's step returned (= gen_obs() after the step)
+        ref_obs = (np.stack([o[0]["image"] for o in ref]), np.array([o[0]["direction"] for o in ref]))
+        _assert_obs(obs, envs, where=f"step {t}", ref=ref_obs)
         if t % 7 == 0:  # the general path (cells outside the grid selected as walls) agrees too
-            _assert_obs(observe(state, tables, see_through_walls, has_boxes, walled=False), envs, where=f"{t}")
+            obs_g = observe(state, tables, see_through_walls, has_boxes, walled=False)
+            _assert_obs(obs_g, envs, where=f"{t}", ref=ref_obs)
         ref_r = np.array([o[1] for o in ref], dtype=np.float64)
         np.testing.assert_allclose(reward.numpy(), ref_r, rtol=0, atol=1e-6, err_msg=f"reward at step {t}")
         np.testing.assert_array_equal(term.numpy(), np.array([o[2] for o in ref]), err_msg=f"terminated at {t}")
@@ -97,26 +129,50 @@ def _replay(
         counts["goal"] += int((reward > 0).sum())
         counts["truncated"] += int(trunc.sum())
         counts["lava"] += int((term & (reward == 0)).sum())
+        counts["neg"] += int((reward < 0).sum())
         if ended:
             counts["episodes"] += len(ended)
             for i in ended:
                 envs[i].reset()
+                if after_reset is not None:
+                    after_reset(i, envs[i].unwrapped)
             state = state_from_minigrid(envs)
             _assert_obs(observe(state, tables, see_through_walls, has_boxes), envs, where=f"re-import {t}")
     return counts
 
 
+def _give_door_key(i: int, e: Any) -> None:
+    """Unlock: even envs start holding the door's key, so that random actions open the door now and then."""
+    if i % 2 == 0:
+        e.carrying = Key(e.door.color)
+
+
+_AFTER_RESET: dict[str, Callable[[int, Any], None]] = {"MiniGrid-Unlock-v0": _give_door_key}
+
+
 @pytest.mark.parametrize("env_id", EXACT_IDS)
 def test_exact_vs_minigrid(env_id: str) -> None:
-    seeds = [0, 1, 2, 3, 11, 12, 13, 14]
-    envs = [gym.make(env_id) for _ in seeds]
-    stw = make(env_id).config.see_through_walls
+    first = env_id in FIRST_IDS
+    seeds = [0, 1, 2, 3, 11, 12, 13, 14] if first else [0, 1, 7, 23]
+    # later ids: a time limit of at most 240 steps so that truncation happens within the 500 actions
+    kw = {} if first else {"max_steps": min(240, gym.make(env_id).unwrapped.max_steps)}
+    envs = [gym.make(env_id, **kw) for _ in seeds]
+    ours = make(env_id)
+    stw = ours.config.see_through_walls
     assert stw == envs[0].unwrapped.see_through_walls
-    n_actions = max(600, envs[0].unwrapped.max_steps + 10)  # every env ends at least one episode
-    counts = _replay(envs, seeds, n_actions, np.random.default_rng(sum(map(ord, env_id))), stw)
+    n_actions = max(600, envs[0].unwrapped.max_steps + 10) if first else 500
+    rng = np.random.default_rng(sum(map(ord, env_id)))
+    hook = _AFTER_RESET.get(env_id)
+    counts = _replay(envs, seeds, n_actions, rng, stw, ours.config.has_boxes, env=ours, after_reset=hook)
     assert counts["episodes"] >= len(seeds), counts
     if "DoorKey" in env_id:
         assert counts["pickup"] > 0 and counts["drop"] > 0 and counts["door_open"] > 0, counts
+    if "Lava" in env_id:
+        assert counts["lava"] > 0, counts
+    if "Dynamic" in env_id:
+        assert counts["neg"] > 0, counts
+    if any(k in env_id for k in ("GoTo", "Fetch", "Unlock-")):
+        assert counts["goal"] > 0, counts
 
 
 class _Playground(MiniGridEnv):
@@ -182,8 +238,8 @@ def test_registry_contract_and_shapes() -> None:
     for env_id in registered_ids():
         env = make(env_id)
         assert isinstance(env, FunctionalEnv)
-        assert env.spec.obs_shape == (7, 7, 3) and env.spec.discrete and env.spec.n_actions == 7
         ref = gym.make(env_id).unwrapped
+        assert env.spec.obs_shape == (7, 7, 3) and env.spec.discrete and env.spec.n_actions == ref.action_space.n
         assert env.spec.max_episode_steps == ref.max_steps
         assert (env.height, env.width) == (ref.height, ref.width)
         g = torch.Generator().manual_seed(0)
@@ -191,7 +247,7 @@ def test_registry_contract_and_shapes() -> None:
         assert isinstance(state, MiniGridState)
         assert state.grid.shape == (5, env.height, env.width, 3) and state.grid.dtype == torch.uint8
         assert obs.image.shape == (5, 7, 7, 3) and obs.image.dtype == torch.uint8
-        assert obs.direction.shape == (5,)
+        assert obs.direction.shape == (5,) and obs.mission.shape == (5, 4) and obs.mission.dtype == torch.uint8
         a = torch.randint(0, 7, (5,), generator=g)
         state, obs, r, te, tr = env.step(state, a, g)
         assert r.dtype == torch.float32 and te.dtype == torch.bool and tr.dtype == torch.bool

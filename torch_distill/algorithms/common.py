@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -14,7 +16,62 @@ from torch_distill.envs.vec import make_vec_env, resolve_backend
 from torch_distill.evaluation import EvalResult, ObsNormalizer, estimate_obs_normalizer, evaluate_policies
 from torch_distill.policies import PolicyNet
 
-__all__ = ["RealEnvEvaluator", "resolve_device", "make_run_dir", "command_line"]
+__all__ = ["RunOptions", "RealEnvEvaluator", "resolve_device", "make_run_dir", "command_line"]
+
+
+@dataclass
+class RunOptions:
+    """Options shared by every ES run on a real env: evaluation, seeds, devices, outputs and budgets."""
+
+    episodes: int = 8
+    """Real-env episodes per evaluated policy for fitness (common random numbers across the population)."""
+    max_steps: int | None = None
+    """Step budget per evaluation episode (default: the env's time limit)."""
+    deterministic_eval: bool = False
+    """Act greedily in evaluation (default: sample actions, as the HaDES reference)."""
+    obs_norm: Literal["random", "none"] = "random"
+    """Fixed observation normaliser: estimated once from random-action rollouts, or none."""
+    eval_every: int = 10
+    """Evaluate the ES mean with fresh seeds every N generations (the best one is kept too)."""
+    eval_episodes: int = 32
+    """Episodes per policy for the periodic ES-mean evaluation."""
+    final_episodes: int = 100
+    """Episodes per policy for the final evaluation."""
+    seed: int = 0
+    """Base seed; every random draw derives from (seed, generation, stream)."""
+    device: str = "auto"
+    """Torch device: auto, cpu, cuda, cuda:N (under torchrun: cuda:LOCAL_RANK)."""
+    backend: Literal["auto", "native", "envpool", "gymnasium"] = "auto"
+    """Env backend: native torch envs first, else envpool, else gymnasium."""
+    out: str = "runs"
+    """Parent folder of run folders."""
+    name: str | None = None
+    """Run folder name (default: <env>-<method>-s<seed>-<time>)."""
+    checkpoint_every: int = 10
+    """Write a checkpoint every N generations (and at the end)."""
+    log_every: int = 1
+    """Print a progress line every N generations."""
+    max_minutes: float | None = None
+    """Wall-clock budget: stop (and checkpoint) after this many minutes."""
+    max_env_steps: float | None = None
+    """Budget of env steps (within episodes) for fitness evaluation: stop once it is spent."""
+    threads: int = 1
+    """torch intra-op threads (torch.set_num_threads; 0 = torch's default). The inner loops are many small ops:
+    on CPUs one thread per process is fastest unless the policy is wide; under torchrun use one process per core."""
+
+    def validate_run_options(self) -> None:
+        for k in ["episodes", "eval_every", "eval_episodes", "final_episodes", "checkpoint_every", "log_every"]:
+            v = getattr(self, k)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{k}={v!r}: expected a positive integer")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps={self.max_steps}: expected a positive integer")
+        for k in ["max_minutes", "max_env_steps"]:
+            v = getattr(self, k)
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{k}={v!r}: expected a positive number")
+        if self.threads < 0:
+            raise ValueError(f"threads={self.threads}: expected >= 0")
 
 
 def resolve_device(device: str) -> torch.device:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from torch_distill.algorithms.common import RealEnvEvaluator, command_line, make_run_dir, resolve_device
+from torch_distill.algorithms.common import RealEnvEvaluator, RunOptions, command_line, make_run_dir, resolve_device
 from torch_distill.evaluation import ObsNormalizer
 from torch_distill.policies import PolicyConfig, PolicyNet, parse_hidden
 from torch_distill.runner import RunnerConfig, Streams, derive_seed, run_es
@@ -26,7 +26,7 @@ __all__ = ["DirectESConfig", "DirectESProblem", "run_direct_es"]
 
 
 @dataclass
-class DirectESConfig:
+class DirectESConfig(RunOptions):
     """ES directly on policy weights (the neuroevolution baseline HaDES is compared with)."""
 
     env: str = "CartPole-v1"
@@ -49,44 +49,10 @@ class DirectESConfig:
     """Hidden widths of the policy (auto: 64,64)."""
     activation: str = "auto"
     """Hidden activation (auto: relu discrete, tanh continuous)."""
-    episodes: int = 8
-    """Real-env episodes per candidate."""
-    max_steps: int | None = None
-    """Step budget per episode (default: the env's time limit)."""
-    deterministic_eval: bool = False
-    """Act greedily (default: sample, like HaDES)."""
-    obs_norm: Literal["random", "none"] = "random"
-    """Fixed observation normaliser from random-action rollouts, or none."""
-    eval_every: int = 10
-    """Evaluate the ES mean every N generations."""
-    eval_episodes: int = 64
-    """Episodes for the ES-mean evaluation."""
-    final_episodes: int = 100
-    """Episodes for the final evaluation of the ES mean."""
-    seed: int = 0
-    """Base seed."""
-    device: str = "auto"
-    """Torch device."""
-    backend: Literal["auto", "native", "envpool", "gymnasium"] = "auto"
-    """Env backend."""
-    out: str = "runs"
-    """Parent folder of run folders."""
-    name: str | None = None
-    """Run folder name."""
-    checkpoint_every: int = 10
-    """Checkpoint every N generations."""
-    log_every: int = 1
-    """Progress line every N generations."""
-    max_minutes: float | None = None
-    """Wall-clock budget in minutes."""
-    max_env_steps: float | None = None
-    """Budget of env steps (within episodes) for fitness evaluation: stop once it is spent."""
-    threads: int = 1
-    """torch intra-op threads (torch.set_num_threads; 0 = torch's default). The inner loops are many small ops:
-    on CPUs one thread per process is fastest unless the policy is wide; under torchrun use one process per core."""
 
     def validate(self) -> None:
-        for k in ["popsize", "generations", "episodes", "eval_every", "eval_episodes", "final_episodes", "checkpoint_every", "log_every"]:
+        self.validate_run_options()
+        for k in ["popsize", "generations"]:
             v = getattr(self, k)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{k}={v!r}: expected a positive integer")

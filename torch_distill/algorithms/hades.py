@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from torch_distill.algorithms.bc import BCConfig, bc_train
-from torch_distill.algorithms.common import RealEnvEvaluator
+from torch_distill.algorithms.common import RealEnvEvaluator, RunOptions
 from torch_distill.envs.core import EnvSpec
 from torch_distill.evaluation import ObsNormalizer
 from torch_distill.io import Dataset
@@ -35,7 +35,7 @@ __all__ = ["HadesConfig", "HadesProblem", "resolve_hades", "evaluate_dataset", "
 
 
 @dataclass
-class HadesConfig:
+class HadesConfig(RunOptions):
     """HaDES behaviour distillation. ``auto`` values resolve from the action space (discrete / continuous).
 
     Defaults for discrete actions follow the reference's CartPole set-up (SNES, sigma 0.5, temperature 20, fixed
@@ -79,49 +79,14 @@ class HadesConfig:
     """BC per-policy gradient-norm clip (0 disables)."""
     inits: int | None = None
     """Policy initialisations trained per candidate (auto: 1 for F, 2 for R)."""
-    episodes: int = 8
-    """Real-env episodes per trained policy for fitness."""
-    max_steps: int | None = None
-    """Step budget per evaluation episode (default: the env's time limit)."""
-    deterministic_eval: bool = False
-    """Act greedily in evaluation (default: sample actions, as the reference)."""
-    obs_norm: Literal["random", "none"] = "random"
-    """Fixed observation normaliser: estimated once from random-action rollouts, or none."""
-    eval_every: int = 10
-    """Evaluate the ES mean (fresh seeds, BC from scratch) every N generations."""
-    eval_episodes: int = 32
-    """Episodes per policy for the periodic ES-mean evaluation."""
     eval_inits: int = 2
     """Policy inits for the ES-mean evaluation (HaDES-R: fresh random inits; HaDES-F: the fixed inits)."""
-    final_episodes: int = 100
-    """Episodes per policy for the final evaluation of the dataset."""
     final_seeds: int = 5
     """Fresh random-init policies trained for the final evaluation (besides the fixed inits of HaDES-F)."""
-    seed: int = 0
-    """Base seed; every random draw derives from (seed, generation, stream)."""
-    device: str = "auto"
-    """Torch device: auto, cpu, cuda, cuda:N (under torchrun: cuda:LOCAL_RANK)."""
-    backend: Literal["auto", "native", "envpool", "gymnasium"] = "auto"
-    """Env backend: native torch envs first, else envpool, else gymnasium."""
-    out: str = "runs"
-    """Parent folder of run folders."""
-    name: str | None = None
-    """Run folder name (default: <env>-hades-<variant>-s<seed>-<time>)."""
-    checkpoint_every: int = 10
-    """Write a checkpoint every N generations (and at the end)."""
-    log_every: int = 1
-    """Print a progress line every N generations."""
-    max_minutes: float | None = None
-    """Wall-clock budget: stop (and checkpoint) after this many minutes."""
-    max_env_steps: float | None = None
-    """Budget of env steps (within episodes) for fitness evaluation: stop once it is spent."""
-    threads: int = 1
-    """torch intra-op threads (torch.set_num_threads; 0 = torch's default). The inner loops are many small ops:
-    on CPUs one thread per process is fastest unless the policy is wide; under torchrun use one process per core."""
 
     def validate(self) -> None:
-        positive = ["dataset_size", "popsize", "generations", "episodes", "eval_every", "eval_episodes", "eval_inits",
-                    "final_episodes", "checkpoint_every", "log_every"]
+        self.validate_run_options()
+        positive = ["dataset_size", "popsize", "generations", "eval_inits"]
         for k in positive:
             v = getattr(self, k)
             if not isinstance(v, int) or v < 1:
@@ -136,8 +101,6 @@ class HadesConfig:
             raise ValueError(f"inits={self.inits}: expected a positive integer")
         if self.bc_steps is not None and self.bc_steps < 0:
             raise ValueError(f"bc_steps={self.bc_steps}: expected >= 0")
-        if self.max_minutes is not None and not self.max_minutes > 0:
-            raise ValueError(f"max_minutes={self.max_minutes}: expected a positive number")
         if self.hidden != "auto":
             parse_hidden(self.hidden)
 

@@ -283,7 +283,6 @@ def ppo_train(
     mb = batch // config.num_minibatches
     num_iter = config.num_iterations
     hist: dict[str, list[Tensor]] = {k: [] for k in ("episode_return", "episode_length", "policy_loss", "value_loss", "entropy", "approx_kl")}
-    act_shape = () if spec.discrete else (spec.action_dim,)
 
     for it in range(num_iter):
         it_keys = fold_in(keys, it)

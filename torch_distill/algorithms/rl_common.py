@@ -37,6 +37,7 @@ __all__ = [
     "randint",
     "permutation",
     "FlatMLP",
+    "orthogonal",
     "member_tensor",
     "clip_grad_norm",
     "gae",
@@ -429,20 +430,19 @@ def evaluate_greedy(
         params: ``[M, P]`` trained agents.
         env: the evaluation env, run with ``M * E`` rows (member-major).
         num_episodes: ``E``.
-        generator: env randomness (initial states). Common random numbers: member ``m``'s env ``e`` starts from
-            the same initial state for every ``m`` (``E`` states drawn once and tiled).
-        env_params: env params for ``M * E`` rows (or broadcastable).
+        generator: env randomness (initial states). Common random numbers: with shared (0-dim) env params, env
+            ``e`` of every member starts from the same initial state (``E`` states drawn once and tiled).
+        env_params: ``None``, 0-dim fields (one env for all), or ``[M * E]`` fields (then no CRN of start states).
         max_steps: step budget per episode, default ``env.spec.max_episode_steps``. Rewards after an env's first
             ``terminated``/``truncated`` are masked; there is no host sync (the loop runs ``max_steps`` steps).
     """
     m = params.shape[0]
     e = int(num_episodes)
-    state, obs = env.reset(e, generator, env_params if env_params is None or _is_broadcast(env_params) else None)
-    state = type(state)(*(f.repeat(m, *([1] * (f.dim() - 1))) for f in state))
-    obs = obs.repeat(m, 1)
-    if env_params is not None and not _is_broadcast(env_params):
-        # per-row params: start states drawn under each row's params would break CRN; re-observe is env-specific,
-        # so draw initial states with the given params instead.
+    if env_params is None or _is_broadcast(env_params):
+        state, obs = env.reset(e, generator, env_params)
+        state = type(state)(*(f.repeat(m, *([1] * (f.dim() - 1))) for f in state))
+        obs = obs.repeat(m, *([1] * (obs.dim() - 1)))
+    else:  # per-row env params (a population of envs): each row starts from its own env's distribution
         state, obs = env.reset(m * e, generator, env_params)
     returns = torch.zeros(m * e, device=params.device)
     done = torch.zeros(m * e, dtype=torch.bool, device=params.device)

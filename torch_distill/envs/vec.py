@@ -48,6 +48,16 @@ def _native_registry() -> dict[str, Callable[..., FunctionalEnv]]:
         reg.update(CLASSIC_CONTROL)
     except ImportError:  # pragma: no cover - module always shipped
         pass
+    try:
+        from torch_distill.envs.minigrid import make as make_minigrid
+        from torch_distill.envs.minigrid import registered_ids
+        from torch_distill.envs.wrappers import FlatSymbolicObs
+
+        for env_id in registered_ids():
+            # Policies see a flat symbolic vector (7x7x3 cell codes + one-hot direction).
+            reg[env_id] = lambda env_id=env_id, **kw: FlatSymbolicObs(make_minigrid(env_id, **kw))
+    except ImportError:  # pragma: no cover
+        pass
     return reg
 
 

@@ -31,6 +31,13 @@ def mission_of(env: Any) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
     elif name == "PutNearEnv":
         m = (OBJ[env.move_type], COLOR[env.moveColor], OBJ[env.target_type], COLOR[env.target_color])
         pos = env.target_pos
+    elif name == "MemoryEnv":
+        m = (0, 0, 0, 0)
+        pos = env.success_pos
+    elif name == "LockedRoomEnv":
+        locked = next(r for r in env.rooms if r.locked)
+        key_room = next(r for r in env.rooms if not r.locked and _holds_key(env, r))
+        m = (OBJ["key"], COLOR[locked.color], OBJ["door"], COLOR[key_room.color])
     elif name in ("KeyCorridorEnv", "UnlockPickupEnv", "BlockedUnlockPickupEnv"):
         m = (OBJ[env.obj.type], COLOR[env.obj.color], 0, 0)
     else:
@@ -52,6 +59,15 @@ def encode_object(obj: Any) -> tuple[int, int, int]:
             it, ic, _ = (int(v) for v in inner.encode())
             s = (it << 3) | ic
     return (t, c, s)
+
+
+def _holds_key(env: Any, room: Any) -> bool:
+    (x0, y0), (sx, sy) = room.top, room.size
+    return any(
+        (o := env.grid.get(x, y)) is not None and o.type == "key"
+        for x in range(x0 + 1, x0 + sx - 1)
+        for y in range(y0 + 1, y0 + sy - 1)
+    )
 
 
 def state_from_minigrid(envs: Sequence[Any], device: torch.device | str = "cpu") -> MiniGridState:

@@ -39,6 +39,9 @@ __all__ = [
     "RedBlueDoorsLayout",
     "UnlockLayout",
     "KeyCorridorLayout",
+    "LockedRoomLayout",
+    "MemoryLayout",
+    "MultiRoomLayout",
     "pick_free",
     "randint",
     "wall_rect_grid",
@@ -845,3 +848,276 @@ class KeyCorridorLayout(_UniformBase):
             grid[rows, dy, dx] = torch.where(add.unsqueeze(1), door, cur)
         mission = torch.stack([torch.full_like(ball_col, OBJ["ball"]), ball_col, zero, zero], 1).to(torch.uint8)
         return Layout(grid, pos, direction, mission=mission)
+
+
+# --- LockedRoom, Memory ---------------------------------------------------------------------------------------
+
+
+class LockedRoomLayout(_UniformBase):
+    """``lockedroom.py`` (19x19): a hallway ``x in 8..10`` between two walls with 3 rooms on each side
+    (doors at ``(7, 6n + 3)`` and ``(11, 6n + 3)``). One uniform room of the 6 is locked and holds the goal
+    (uniform interior cell); the 6 doors get a uniform permutation of the 6 colours; a key of the locked
+    door's colour lies uniform in the interior of a uniform other room; the agent is uniform in the hallway
+    with a uniform direction. Mission: ``(key, locked colour, door, key room's colour)``.
+    """
+
+    n_uniforms = 6 + 8
+
+    def __init__(self) -> None:
+        self.height = self.width = 19
+
+    def template(self) -> torch.Tensor:
+        g = wall_rect_grid(19, 19)
+        wall = torch.tensor(WALL_CELL, dtype=torch.uint8)
+        g[:, 7] = wall
+        g[:, 11] = wall
+        for n in range(3):
+            g[6 * n, 0:7] = wall
+            g[6 * n, 11:19] = wall
+        return g
+
+    def build(self, draws: tuple[torch.Tensor, ...]) -> Layout:
+        (u,) = draws
+        b, device = u.shape[1], u.device
+        rows = torch.arange(b, device=device)
+        grid = self.base_grid(b, device)
+        colors = u[:6].t().argsort(1)  # colour of room r (rooms: n = 0..2, left then right)
+        ridx = torch.arange(6, device=device)
+        room_x = torch.where(ridx % 2 == 0, 0, 11)  # room top x
+        room_y = 6 * (ridx // 2)
+        door_x = torch.where(ridx % 2 == 0, 7, 11)
+        locked = uniform_to_int(u[6], 6)
+        state = torch.where(ridx.unsqueeze(0) == locked.unsqueeze(1), STATE_LOCKED, 1)  # [B, 6]
+        for r in range(6):
+            cell = torch.stack([torch.full_like(locked, OBJ["door"]), colors[:, r], state[:, r]], 1).to(torch.uint8)
+            grid[rows, int(room_y[r]) + 3, int(door_x[r])] = cell
+        g = uniform_to_int(u[7], 30)
+        gx = room_x[locked] + 1 + g % 6
+        gy = room_y[locked] + 1 + g // 6
+        grid[rows, gy, gx] = _const(GOAL_CELL, device)
+        kr = uniform_to_int(u[8], 5)
+        kr = kr + (kr >= locked).long()
+        k = uniform_to_int(u[9], 30)
+        lock_col = colors[rows, locked]
+        zero = torch.zeros_like(locked)
+        key = torch.stack([torch.full_like(locked, OBJ["key"]), lock_col, zero], 1).to(torch.uint8)
+        grid[rows, room_y[kr] + 1 + k // 6, room_x[kr] + 1 + k % 6] = key
+        a = uniform_to_int(u[10], 3 * 17)
+        pos = torch.stack([8 + a % 3, 1 + a // 3], 1)
+        direction = uniform_to_int(u[11], 4)
+        mission = torch.stack(
+            [torch.full_like(locked, OBJ["key"]), lock_col, torch.full_like(locked, OBJ["door"]), colors[rows, kr]], 1
+        ).to(torch.uint8)
+        return Layout(grid, pos, direction, mission=mission)
+
+
+class MemoryLayout(_UniformBase):
+    """``memory.py``: a start room (a green key or ball, uniform, at ``(1, h/2 - 1)``), a hallway to
+    ``x = e`` (``e = W - 3``, or ``U{4..W-3}`` for ``Random``), and at its end a green key and ball in
+    uniform order at ``(e + 1, h/2 -+ 2)``. Agent at ``(U{1..e}, h/2)`` facing east. ``target_pos`` is the
+    success cell (next to the object matching the start room's); the failure cell is its mirror image.
+    """
+
+    n_uniforms = 4
+
+    def __init__(self, size: int, random_length: bool) -> None:
+        self.height = self.width = size
+        self.random_length = random_length
+
+    def template(self) -> torch.Tensor:
+        return wall_rect_grid(self.height, self.width)
+
+    def build(self, draws: tuple[torch.Tensor, ...]) -> Layout:
+        (u,) = draws
+        b, device = u.shape[1], u.device
+        w, h = self.width, self.height
+        mid = h // 2
+        up, low = mid - 2, mid + 2
+        if self.random_length:
+            e = 4 + uniform_to_int(u[0], w - 6)
+        else:
+            e = torch.full((b,), w - 3, dtype=torch.int64, device=device)
+        grid = self.base_grid(b, device)
+        xs = torch.arange(w, device=device).view(1, 1, w)
+        ys = torch.arange(h, device=device).view(1, h, 1)
+        ev = e.view(b, 1, 1)
+        wall = ((ys == up) | (ys == low)) & (xs >= 1) & (xs <= 4)
+        wall = wall | ((xs == 4) & ((ys == up + 1) | (ys == low - 1)))
+        wall = wall | ((xs >= 5) & (xs < ev) & ((ys == up + 1) | (ys == low - 1)))
+        wall = wall | ((xs == ev) & (ys != mid)) | (xs == ev + 2)
+        grid = torch.where(wall.unsqueeze(-1), _const(WALL_CELL, device), grid)
+        ax = 1 + uniform_to_int(u[1], e)
+        start_is_ball = uniform_to_int(u[2], 2)  # 0 key, 1 ball
+        first_is_ball = uniform_to_int(u[3], 2)  # other_objs: 0 -> [Ball, Key], 1 -> [Key, Ball]
+        first_is_ball = 1 - first_is_ball
+        rows = torch.arange(b, device=device)
+        green = COLOR["green"]
+
+        def obj(is_ball: torch.Tensor) -> torch.Tensor:
+            t = torch.where(is_ball == 1, OBJ["ball"], OBJ["key"])
+            return torch.stack([t, torch.full_like(t, green), torch.zeros_like(t)], 1).to(torch.uint8)
+
+        grid[rows, torch.full_like(e, mid - 1), torch.ones_like(e)] = obj(start_is_ball)
+        grid[rows, torch.full_like(e, mid - 2), e + 1] = obj(first_is_ball)
+        grid[rows, torch.full_like(e, mid + 2), e + 1] = obj(1 - first_is_ball)
+        succ_y = torch.where(start_is_ball == first_is_ball, mid - 1, mid + 1)
+        target = torch.stack([e + 1, succ_y], 1)
+        pos = torch.stack([ax, torch.full_like(ax, mid)], 1)
+        return Layout(grid, pos, torch.zeros(b, dtype=torch.int64, device=device), target_pos=target)
+
+
+# --- MultiRoom ------------------------------------------------------------------------------------------------
+
+
+def _split(u: torch.Tensor, high: torch.Tensor | int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A uniform integer ``k < high`` and a fresh uniform from one float64 uniform ``u`` (``k = floor(u *
+    high)``, remainder ``u * high - k`` rescaled to ``[0, 1)``; each split costs ``log2(high)`` of 53 bits)."""
+    x = u * high
+    k = x.floor()
+    k = torch.minimum(k, torch.as_tensor(high, dtype=x.dtype, device=x.device) - 1)
+    return k.long(), (x - k).clamp(0.0, 1.0 - 2**-53)
+
+
+class MultiRoomLayout(_UniformBase):
+    """``multiroom.py``: a chain of ``n`` rooms in a 25x25 grid (no outer wall).
+
+    MiniGrid builds chains by recursive placement -- the first room at a uniform ``entryDoorPos``, then each
+    room tries up to 8 times to attach a next room behind a uniform other wall (uniform door position on it,
+    uniform size ``U{4..S}``, uniform offset), rejecting rooms that leave the grid or overlap an earlier room
+    but the previous one -- and restarts whole chains until one has ``n`` rooms. Here ``attempts`` chains per
+    env are built in parallel with exactly those rules (each try's integers split from one uniform) and the
+    first complete one is kept: the same distribution, except with probability ``(1 - p)^attempts`` (p the
+    chance that a chain completes: ~0.85 / 0.5 / 0.2 for N2-S4 / N6-S5 / N6) when every attempt fails and the
+    longest chain is kept instead (attempts are chosen to make that < 1e-6). Entry doors get a uniform colour
+    other than the previous door's; the agent is uniform in the first room, the goal uniform in the last.
+    """
+
+    def __init__(self, n_rooms: int, max_size: int, attempts: int) -> None:
+        self.height = self.width = 25
+        self.n, self.max_size, self.k = n_rooms, max_size, attempts
+        self.n_uniforms = attempts * (2 + 8 * (n_rooms - 1)) + n_rooms + 4
+
+    def template(self) -> torch.Tensor:
+        return torch.tensor(EMPTY_CELL, dtype=torch.uint8).repeat(25, 25, 1)
+
+    def _chains(self, u: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Build ``R = B * attempts`` chains from ``u [2 + 8 (n - 1), R]``: returns room tops/sizes
+        ``[R, n, 2]`` each, entry doors ``[R, n, 2]`` and the chain length ``[R]``."""
+        n, w, h, smin, smax = self.n, self.width, self.height, 4, self.max_size
+        nsz = smax - smin + 1
+        rr = u.shape[1]
+        device = u.device
+        top = torch.zeros(rr, n, 2, dtype=torch.int64, device=device)
+        size = torch.zeros(rr, n, 2, dtype=torch.int64, device=device)
+        entry = torch.zeros(rr, n, 2, dtype=torch.int64, device=device)
+        # first room: entryDoorPos = (U{0..W-3}, U{0..W-3}) is its top; size U{4..S}^2
+        ex, v = _split(u[0], w - 2)
+        ey, v = _split(v, w - 2)
+        sx, v = _split(v, nsz)
+        sy, _ = _split(u[1], nsz)
+        sx, sy = sx + smin, sy + smin
+        ok = (ex + sx <= w) & (ey + sy < h)
+        top[:, 0] = torch.stack([ex, ey], 1)
+        size[:, 0] = torch.stack([sx, sy], 1)
+        entry[:, 0] = torch.stack([ex, ey], 1)
+        length = ok.long()
+        alive = ok.clone()  # the chain may still grow
+        entry_wall = torch.full((rr,), 2, dtype=torch.int64, device=device)
+        q = 2
+        for r in range(1, n):
+            placed = torch.zeros(rr, dtype=torch.bool, device=device)
+            next_entry = entry_wall
+            ptx, pty = top[:, r - 1, 0], top[:, r - 1, 1]
+            psx, psy = size[:, r - 1, 0], size[:, r - 1, 1]
+            for _ in range(8):
+                v = u[q]
+                q += 1
+                wi, v = _split(v, 3)
+                exit_wall = wi + (wi >= entry_wall).long()  # uniform over the 3 other walls, sorted
+                vert = (exit_wall == 0) | (exit_wall == 2)  # door on a vertical wall: offset along y
+                off, v = _split(v, torch.where(vert, psy, psx) - 2)
+                off = off + 1
+                dx = torch.where(exit_wall == 0, ptx + psx - 1, torch.where(exit_wall == 2, ptx, ptx + off))
+                dy = torch.where(exit_wall == 1, pty + psy - 1, torch.where(exit_wall == 3, pty, pty + off))
+                nsx, v = _split(v, nsz)
+                nsy, v = _split(v, nsz)
+                nsx, nsy = nsx + smin, nsy + smin
+                new_entry = (exit_wall + 2) % 4
+                # top: entry 0 (right): x = dx - sx + 1, y ~ U{dy - sy + 2 .. dy - 1}; 1 (south): x ~ U{..},
+                # y = dy - sy + 1; 2 (left): x = dx, y ~ U; 3 (top): x ~ U, y = dy
+                along_y = (new_entry == 0) | (new_entry == 2)
+                span = torch.where(along_y, nsy, nsx) - 2
+                o, v = _split(v, span)
+                tx = torch.where(
+                    new_entry == 0, dx - nsx + 1, torch.where(new_entry == 2, dx, dx - nsx + 2 + o)
+                )
+                ty = torch.where(
+                    new_entry == 1, dy - nsy + 1, torch.where(new_entry == 3, dy, dy - nsy + 2 + o)
+                )
+                good = (tx >= 0) & (ty >= 0) & (tx + nsx <= w) & (ty + nsy < h)
+                for p in range(r - 1):  # every earlier room but the previous one
+                    qx, qy = top[:, p, 0], top[:, p, 1]
+                    qsx, qsy = size[:, p, 0], size[:, p, 1]
+                    non = (tx + nsx < qx) | (qx + qsx <= tx) | (ty + nsy < qy) | (qy + qsy <= ty)
+                    good = good & non
+                take = alive & ~placed & good
+                top[:, r] = torch.where(take.unsqueeze(1), torch.stack([tx, ty], 1), top[:, r])
+                size[:, r] = torch.where(take.unsqueeze(1), torch.stack([nsx, nsy], 1), size[:, r])
+                entry[:, r] = torch.where(take.unsqueeze(1), torch.stack([dx, dy], 1), entry[:, r])
+                next_entry = torch.where(take, new_entry, next_entry)
+                placed = placed | take
+            entry_wall = next_entry
+            alive = alive & placed
+            length = length + alive.long()
+        return top, size, entry, length
+
+    def build(self, draws: tuple[torch.Tensor, ...]) -> Layout:
+        (u,) = draws
+        b, device = u.shape[1], u.device
+        n, k, w, h = self.n, self.k, self.width, self.height
+        per = 2 + 8 * (n - 1)
+        ua = u[: k * per].view(per, k * b)  # attempt a of env i is column a * b + i
+        top, size, entry, length = self._chains(ua)
+        top, size, entry = top.view(k, b, n, 2), size.view(k, b, n, 2), entry.view(k, b, n, 2)
+        length = length.view(k, b)
+        full = length == n
+        score = torch.where(full, 2 * n + 1, length).float() - torch.arange(k, device=device).view(k, 1) / (2 * k)
+        best = score.argmax(0)  # first complete attempt, else the (first) longest
+        rows = torch.arange(b, device=device)
+        top, size, entry, length = top[best, rows], size[best, rows], entry[best, rows], length[best, rows]
+        rest = u[k * per :]
+        grid = self.base_grid(b, device)
+        xs = torch.arange(w, device=device).view(1, 1, w)
+        ys = torch.arange(h, device=device).view(1, h, 1)
+        prev_col = torch.full((b,), -1, dtype=torch.int64, device=device)
+        for r in range(n):
+            exists = (r < length).view(b, 1, 1)
+            tx, ty = top[:, r, 0].view(b, 1, 1), top[:, r, 1].view(b, 1, 1)
+            sx, sy = size[:, r, 0].view(b, 1, 1), size[:, r, 1].view(b, 1, 1)
+            inx = (xs >= tx) & (xs < tx + sx)
+            iny = (ys >= ty) & (ys < ty + sy)
+            border = (inx & ((ys == ty) | (ys == ty + sy - 1))) | (iny & ((xs == tx) | (xs == tx + sx - 1)))
+            grid = torch.where((border & exists).unsqueeze(-1), _const(WALL_CELL, device), grid)
+            if r > 0:
+                c = uniform_to_int(rest[r], torch.where(prev_col >= 0, 5, 6))
+                c = c + ((prev_col >= 0) & (c >= prev_col)).long()
+                door = torch.stack([torch.full_like(c, OBJ["door"]), c, torch.ones_like(c)], 1).to(torch.uint8)
+                ex, ey = entry[:, r, 0], entry[:, r, 1]
+                cur = grid[rows, ey, ex]
+                grid[rows, ey, ex] = torch.where((r < length).unsqueeze(1), door, cur)
+                prev_col = torch.where(r < length, c, prev_col)
+        last = (length - 1).clamp(min=0)
+
+        def room_mask(i: torch.Tensor) -> torch.Tensor:
+            tx, ty = top[rows, i, 0].view(b, 1, 1), top[rows, i, 1].view(b, 1, 1)
+            sx, sy = size[rows, i, 0].view(b, 1, 1), size[rows, i, 1].view(b, 1, 1)
+            return ((xs >= tx) & (xs < tx + sx) & (ys >= ty) & (ys < ty + sy)).flatten(1)
+
+        free = _cells(grid) == OBJ["empty"]
+        a = pick_free(free & room_mask(torch.zeros_like(last)), rest[0])
+        direction = uniform_to_int(rest[n], 4)
+        gmask = free & room_mask(last)
+        gmask[rows, a] = False
+        g = pick_free(gmask, rest[n + 1])
+        _set_flat(grid, g, _const(GOAL_CELL, device))
+        return Layout(grid, _xy(a, w), direction)

@@ -42,6 +42,9 @@ from torch_distill.envs.minigrid.layouts import (
     GoToDoorLayout,
     KeyCorridorLayout,
     LavaGapLayout,
+    LockedRoomLayout,
+    MemoryLayout,
+    MultiRoomLayout,
     LayoutGenerator,
     ObjectsLayout,
     RedBlueDoorsLayout,
@@ -179,6 +182,23 @@ for _s, _r in ((3, 1), (3, 2), (3, 3), (4, 3), (5, 3), (6, 3)):
     _register(
         MiniGridConfig(f"MiniGrid-KeyCorridorS{_s}R{_r}-v0", (lambda s=_s, r=_r: KeyCorridorLayout(s, r)),
                        30 * _s * _s, task="pickup_target")
+    )
+_register(MiniGridConfig("MiniGrid-LockedRoom-v0", LockedRoomLayout, 10 * 19))
+for _n, _rand in ((7, False), (9, False), (11, False), (13, False), (13, True), (17, True)):
+    _register(
+        MiniGridConfig(
+            f"MiniGrid-MemoryS{_n}{'Random' if _rand else ''}-v0",
+            (lambda n=_n, r=_rand: MemoryLayout(n, r)),
+            5 * _n * _n,
+            task="memory",
+        )
+    )
+# MultiRoom: (id, rooms, max room size, parallel chain attempts); N4-S5-v0 has 6 rooms in MiniGrid 3.2
+for _id, _n, _s, _k in (("N2-S4-v0", 2, 4, 8), ("N4-S5-v0", 6, 5, 24), ("N4-S5-v1", 4, 5, 12), ("N6-v0", 6, 10, 64)):
+    _register(
+        MiniGridConfig(
+            f"MiniGrid-MultiRoom-{_id}", (lambda n=_n, s=_s, k=_k: MultiRoomLayout(n, s, k)), 20 * _n, walled=False
+        )
     )
 
 

@@ -17,6 +17,8 @@ termination rule. Tasks (``MiniGridConfig.task``):
 * ``"put_near"`` -- ``putnear.py``: picking up anything but ``mission[:2]`` ends the episode; ``drop`` while
   holding ends it, with success if the object landed in front within one cell (8-neighbourhood) of
   ``target_pos``.
+* ``"memory"`` -- ``memory.py``: ``pickup`` acts as ``toggle``; standing on ``target_pos`` (the success cell)
+  succeeds, standing on its mirror image across the middle row ends the episode with 0.
 * ``"red_blue_doors"`` -- ``redbluedoors.py``: opening the blue door ends the episode, successfully iff the red
   door was open before the step; opening the red door while the blue one was open ends it with 0.
 
@@ -44,7 +46,17 @@ from torch_distill.envs.minigrid.core import (
 
 __all__ = ["TASKS", "move_obstacles", "task_step"]
 
-TASKS = ("goal", "dynamic_obstacles", "goto", "fetch", "pickup_target", "unlock", "put_near", "red_blue_doors")
+TASKS = (
+    "goal",
+    "dynamic_obstacles",
+    "goto",
+    "fetch",
+    "pickup_target",
+    "unlock",
+    "put_near",
+    "red_blue_doors",
+    "memory",
+)
 
 # 3x3 neighbourhood offsets in place_obj's window order is irrelevant to the distribution (uniform over the
 # free cells); we use row-major (dy, dx).
@@ -174,6 +186,8 @@ def task_step(
         reward = torch.where(hit, -1.0, reward)
         term = term | hit
         return nxt, reward, term, trunc, ok
+    if task == "memory":
+        action = torch.where(action == PICKUP, TOGGLE, action)
     if task == "red_blue_doors":
         red_before = _any_open_door(state.grid, COLOR["red"])
         blue_before = _any_open_door(state.grid, COLOR["blue"])
@@ -211,6 +225,12 @@ def task_step(
         near = ((front - nxt.target_pos).abs() <= 1).all(-1)
         reward = torch.where(dropped & near, succ, reward)
         term = term | wrong | dropping
+    elif task == "memory":
+        at_succ = (nxt.agent_pos == nxt.target_pos).all(-1)
+        fail_pos = torch.stack([nxt.target_pos[:, 0], 2 * (h // 2) - nxt.target_pos[:, 1]], 1)
+        at_fail = (nxt.agent_pos == fail_pos).all(-1)
+        reward = torch.where(at_succ, succ, torch.where(at_fail, zero, reward))
+        term = term | at_succ | at_fail
     elif task == "red_blue_doors":
         red_after = _any_open_door(nxt.grid, COLOR["red"])
         blue_after = _any_open_door(nxt.grid, COLOR["blue"])

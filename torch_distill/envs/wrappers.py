@@ -1,0 +1,46 @@
+"""Functional-env wrappers.
+
+``FlatSymbolicObs`` turns a MiniGrid-style observation (``image [B, 7, 7, 3]`` uint8 cell codes + ``direction [B]``)
+into one float vector per env, ``[B, 7*7*3 + 4]`` (the raw cell codes, then a one-hot direction), so that MLP
+policies, HaDES datasets and the evaluator see a plain ``[B, obs_dim]`` observation. Codes are left as numbers
+(not one-hot) to keep datasets small; the fixed observation normaliser rescales them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, NamedTuple
+
+import torch
+
+from torch_distill.envs.core import EnvSpec, FunctionalEnv
+
+__all__ = ["FlatSymbolicObs"]
+
+
+class FlatSymbolicObs:
+    """Wrap a ``FunctionalEnv`` whose obs has ``image`` and ``direction`` fields into flat float observations."""
+
+    def __init__(self, env: FunctionalEnv) -> None:
+        self.env = env
+        inner = env.spec
+        self.image_numel = 1
+        for s in inner.obs_shape:
+            self.image_numel *= s
+        self.spec: EnvSpec = replace(inner, obs_shape=(self.image_numel + 4,))
+
+    def default_params(self, device: torch.device | str = "cpu") -> NamedTuple:
+        return self.env.default_params(device)
+
+    def _flat(self, obs: Any) -> torch.Tensor:
+        image = obs.image.reshape(obs.image.shape[0], -1).float()
+        direction = torch.nn.functional.one_hot(obs.direction.long(), 4).float()
+        return torch.cat([image, direction], dim=-1)
+
+    def reset(self, batch_size: int, generator: torch.Generator, params: NamedTuple | None = None):
+        state, obs = self.env.reset(batch_size, generator, params)
+        return state, self._flat(obs)
+
+    def step(self, state: NamedTuple, action: torch.Tensor, generator: torch.Generator, params: NamedTuple | None = None):
+        state, obs, reward, terminated, truncated = self.env.step(state, action, generator, params)
+        return state, self._flat(obs), reward, terminated, truncated
