@@ -131,3 +131,24 @@ def test_torchrun_two_processes_match_one(tmp_path):
     b = torch.load(tmp_path / "w2" / "checkpoint.pt", weights_only=True)["es_state"]
     for k in ("mean", "sigma"):
         torch.testing.assert_close(a[k], b[k])
+
+
+@pytest.mark.slow
+def test_bar_hades_r_widths_100_episodes(tmp_path):
+    """Issue bar: a HaDES-R CartPole dataset trains widths 32, 256, 512 to >= 450 each (5 inits x 100 episodes)."""
+    from torch_distill.policies import PolicyConfig
+
+    summary = _run(tmp_path, "r", variant="R", generations=40, popsize=64, episodes=8, eval_every=10, final_episodes=100)
+    ds = load_dataset(summary["dataset"])
+    for width in (32, 256, 512):
+        res = evaluate_dataset(ds, PolicyConfig((width, width), "relu"), seeds=list(range(5)), episodes=100)
+        assert res.return_mean >= 450, (width, res.per_policy)
+
+
+@pytest.mark.slow
+def test_hades_pendulum_learns(tmp_path):
+    """HaDES-F, D=16, SNES on Pendulum-v1: 150 generations reach better than -300 (random actions: about -1200)."""
+    s = _run(tmp_path, "pend", env="Pendulum-v1", dataset_size=16, popsize=64, generations=150, episodes=8,
+             eval_every=25, final_episodes=50, final_seeds=2)
+    best = max(v["return_mean"] for d in s["datasets"].values() for v in d["eval"].values())
+    assert best > -300, s["datasets"]
