@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -231,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CLIError, UnknownEnvError, DatasetFileError, ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"torch-distill {cmd}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `torch-distill show X | head`
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except KeyboardInterrupt:
         print(f"torch-distill {cmd}: interrupted (resume with --resume RUN_DIR if a checkpoint was written)", file=sys.stderr)
         return 130
