@@ -84,7 +84,11 @@ def test_shipped_datasets_load_and_reach_their_recorded_return():
     from torch_distill.algorithms.hades import evaluate_dataset
 
     shipped = shipped_datasets()
-    assert "CartPole-v1" in shipped
+    assert {"CartPole-v1", "Acrobot-v1", "Pendulum-v1", "Hopper-v4"} <= set(shipped)
+    for name in shipped:
+        d = load_dataset(name)
+        assert d.spec.env_id == name and d.metadata["command"].startswith("torch-distill hades")
+        assert d.metadata["eval"] and d.metadata["obs_normalizer"]["type"] == "affine"
     ds = load_dataset("CartPole-v1")
     fixed = bool(ds.metadata.get("init_seeds"))
     res = evaluate_dataset(ds, fixed_init=fixed, seeds=[0, 1], episodes=20, env_seed=99)

@@ -105,7 +105,8 @@ def _replay(
             )
             assert bool(ok.all()), f"step {t}: MiniGrid moved an obstacle where our rule could not: {ok}"
             np.testing.assert_array_equal(state.obstacles.numpy(), moves.numpy())
-        obs = observe(state, tables, see_through_walls, has_boxes, walled=True)  # the registry's path
+        walled = True if env is None else env.config.walled
+        obs = observe(state, tables, see_through_walls, has_boxes, walled=walled)  # the registry's path
         # the observation MiniGrid's step returned (= gen_obs() after the step)
         ref_obs = (np.stack([o[0]["image"] for o in ref]), np.array([o[0]["direction"] for o in ref]))
         _assert_obs(obs, envs, where=f"step {t}", ref=ref_obs)
@@ -382,3 +383,40 @@ def test_bench_script_smoke(tmp_path) -> None:  # type: ignore[no-untyped-def]
     row = data["results"][0]
     assert row["B"] == 4 and row["ours_eager"] > 0 and row["minigrid_1env"] > 0
     assert "ours/best" in res.stdout
+
+
+def test_obstacle_moves_match_minigrid_distribution() -> None:
+    """Dynamic-Obstacles: our random obstacle moves (drawn from the generator) have MiniGrid's distribution.
+
+    From one imported state, MiniGrid's step (``left``, with 1500 different RNG seeds on copies of the env)
+    and 20000 batched steps of ours move the obstacles; the position of each obstacle after the step and the
+    joint move are compared with the chi-square homogeneity test of the layout tests.
+    """
+    import copy
+
+    from test_minigrid_layouts import Z_MAX, chi2_homogeneity_z
+
+    env_id = "MiniGrid-Dynamic-Obstacles-6x6-v0"
+    ref = gym.make(env_id).unwrapped
+    ref.reset(seed=3)
+    w = ref.width
+    moves_ref = []
+    for i in range(1500):
+        e = copy.deepcopy(ref)
+        e.np_random = np.random.default_rng(i)
+        e.step(0)
+        moves_ref.append([o.cur_pos[1] * w + o.cur_pos[0] for o in e.obstacles])
+    ours = make(env_id)
+    n = 20000
+    state = state_from_minigrid([ref])
+    state = type(state)(*(x.expand(n, *x.shape[1:]).contiguous() for x in state))
+    g = torch.Generator().manual_seed(0)
+    state, _, _, term, trunc = ours.step(state, torch.zeros(n, dtype=torch.long), g)
+    assert not bool((term | trunc).any())
+    moves_ours = (state.obstacles[..., 1] * w + state.obstacles[..., 0]).numpy()
+    moves_ref_a = np.array(moves_ref)
+    for k in range(moves_ours.shape[1]):
+        assert set(np.unique(moves_ours[:, k])) == set(np.unique(moves_ref_a[:, k])), k
+        assert chi2_homogeneity_z(moves_ref_a[:, k], moves_ours[:, k]) < Z_MAX, k
+    joint = np.array([1, 64, 64 * 64])[: moves_ours.shape[1]]
+    assert chi2_homogeneity_z(moves_ref_a @ joint, moves_ours @ joint) < Z_MAX

@@ -277,6 +277,10 @@ def test_determinism_by_seed():
         assert torch.equal(a[0], b[0])
         assert not torch.equal(a[0], c[0])
         assert not torch.equal(a[0][0], a[0][1])  # members are initialised independently
+    pend = make_classic_control("Pendulum-v1")
+    tcfg = TD3Config(total_timesteps=40, buffer_size=40, batch_size=8, learning_starts=20, hidden=(8,), metrics_interval=20)
+    a, b, c = (td3_train(tcfg, pend, None, torch.Generator().manual_seed(s), 2)[0] for s in (1, 1, 2))
+    assert torch.equal(a, b) and not torch.equal(a, c)
 
 
 # ---------------------------------------------------------------------------------------------------- bad input
@@ -294,6 +298,8 @@ def test_bad_input_is_reported():
         dqn_train(DQNConfig(total_timesteps=10), env, None, torch.Generator(), 2, keys=make_keys(0, 3))
     with pytest.raises(ValueError, match="discrete"):
         dqn_train(DQNConfig(total_timesteps=10), make_classic_control("Pendulum-v1"), None, torch.Generator(), 1)
+    with pytest.raises(ValueError, match="continuous"):
+        td3_train(TD3Config(total_timesteps=10), env, None, torch.Generator(), 1)
 
 
 def test_evaluate_greedy_common_random_numbers():
