@@ -158,8 +158,9 @@ def estimate_obs_normalizer(venv: VecEnv, steps: int, seed: int, min_var: float 
     total = torch.zeros(spec.obs_dim, dtype=torch.float64, device=device)
     total_sq = torch.zeros_like(total)
     count = 0
-    low = torch.tensor(spec.action_low, device=device) if not spec.discrete else None
-    high = torch.tensor(spec.action_high, device=device) if not spec.discrete else None
+    # Uniform random actions; unbounded action dimensions are sampled in [-1, 1].
+    low = torch.tensor(spec.action_low, device=device).nan_to_num(-1.0, -1.0, -1.0) if not spec.discrete else None
+    high = torch.tensor(spec.action_high, device=device).nan_to_num(1.0, 1.0, 1.0) if not spec.discrete else None
     for _ in range(steps):
         flat = obs.reshape(venv.num_envs, -1).double()
         total += flat.sum(0)

@@ -239,6 +239,9 @@ def ppo_train(
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Train ``M = num_members`` PPO agents at once on ``M * num_envs`` rows of ``env``.
 
+    Truncated steps are treated as terminal (no bootstrap): the functional env auto-resets and does not return
+    the pre-reset observation.
+
     Args:
         config: :class:`PPOConfig` (per-member hyperparameters as ``[M]`` tensors).
         env: a functional env (discrete or continuous actions, vector observations).
