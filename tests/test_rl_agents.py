@@ -384,7 +384,10 @@ def test_ppo_continuous_learns_pendulum():
 
 @pytest.mark.slow
 def test_td3_learns_pendulum():
-    """2 TD3 agents x 15k env steps on the native Pendulum-v1: mean greedy return >= -200."""
+    """2 TD3 agents x 15k env steps on the native Pendulum-v1: mean greedy return >= -200.
+
+    Measured: greedy -88.9 / -83.2 (16 episodes each), 836 s wall with 1 thread on a heavily shared machine.
+    """
     env = make_classic_control("Pendulum-v1")
     cfg = TD3Config(total_timesteps=15_000, learning_starts=1_000)
     t0 = time.time()
