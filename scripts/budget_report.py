@@ -54,15 +54,18 @@ def run_row(run_dir: Path) -> list[dict]:
         datasets = summary.get("datasets") or {"final": {"generation": summary["generations"], "eval": summary["final_eval"]}}
         for which, d in datasets.items():
             for k, ev in d["eval"].items():
+                ep_std = sum(r["return_std"] for r in ev["per_policy"]) / len(ev["per_policy"])
                 rows.append({**base, "artefact": f"{which} dataset (gen {d['generation']})", "evaluated with": k,
-                             "return": ev["return_mean"], "spread": ev["return_std"]})
+                             "return": ev["return_mean"], "std over episodes": ep_std,
+                             "std over policies": ev["return_std"] if len(ev["per_policy"]) > 1 else "-"})
     else:  # direct ES
         rows.append({**base, "artefact": "final ES mean", "evaluated with": "the policy itself",
-                     "return": summary["final_eval"]["return_mean"], "spread": summary["final_eval"]["return_std"]})
+                     "return": summary["final_eval"]["return_mean"], "std over episodes": summary["final_eval"]["return_std"],
+                     "std over policies": "-"})
         if summary.get("best_eval"):
             b = summary["best_eval"]
             rows.append({**base, "artefact": f"best ES mean (gen {b['generation']})", "evaluated with": "the policy itself",
-                         "return": b["return_mean"], "spread": b["return_std"]})
+                         "return": b["return_mean"], "std over episodes": b["return_std"], "std over policies": "-"})
     return rows
 
 
@@ -78,7 +81,7 @@ def main() -> None:
         m, s = random_policy_return(env, args.random_episodes)
         rows.append({"run": "-", "env": env, "method": "uniform random actions", "generations": 0, "wall_s": 0.0,
                      "episode_steps": 0, "executed_steps": 0, "artefact": "-", "evaluated with": f"{args.random_episodes} episodes",
-                     "return": m, "spread": s})
+                     "return": m, "std over episodes": s, "std over policies": "-"})
     rows.sort(key=lambda r: (r["env"], r["method"]))
     print(format_table(rows))
     write_json(args.out, rows)
