@@ -6,6 +6,8 @@
     torch-distill direct-es --env CartPole-v1 [options]   # neuroevolution baseline on the policy weights
     torch-distill evaluate DATASET [options]              # retrain fresh policies on a saved dataset
     torch-distill show DATASET                            # print (and optionally plot) a dataset
+    torch-distill synth-env --env CartPole-v1 [options]   # evolve a synthetic contextual bandit (SCB)
+    torch-distill evaluate-env FILE --algos ppo,dqn       # train fresh agents on a saved synthetic env
     torch-distill datasets                                # list the datasets shipped with the package
     torch-distill envs                                    # list native torch env ids
 
@@ -71,8 +73,40 @@ class ShowConfig:
     """Write a picture of the states (in raw observation units) and labels to this PNG path."""
 
 
+@dataclass
+class EvaluateEnvConfig:
+    """Train fresh agents with random hyperparameters on a saved synthetic env; report real-env returns."""
+
+    env_file: Positional[str]
+    """Synthetic env file (.safetensors)."""
+    algos: str = "auto"
+    """Comma-separated inner algorithms (auto: ppo,dqn discrete; ppo,td3 continuous)."""
+    seeds: int = 8
+    """Agents per algorithm."""
+    episodes: int = 100
+    """Real-env episodes per agent."""
+    inner_steps: int | None = None
+    """Synthetic steps per agent (default: recorded)."""
+    seed: int = 12345
+    """Seed of hyperparameters, agent keys and evaluation episodes."""
+    device: str = "cpu"
+    """Torch device."""
+    json_out: str | None = None
+    """Also write the result as JSON to this path."""
+
+
 class CLIError(Exception):
     pass
+
+
+def _pop_resume(args: list[str]) -> tuple[str | None, list[str]]:
+    """Split ``--resume RUN_DIR`` off the arguments."""
+    if "--resume" not in args:
+        return None, args
+    i = args.index("--resume")
+    if i + 1 >= len(args):
+        raise CLIError("--resume needs a run folder")
+    return args[i + 1], args[:i] + args[i + 2 :]
 
 
 def _load_config_file(path: str) -> dict[str, Any]:
@@ -113,13 +147,7 @@ def _parse(cls: type, args: list[str], prog: str) -> Any:
 def _cmd_hades(args: list[str]) -> int:
     from torch_distill.algorithms.hades import HadesConfig, run_hades
 
-    resume = None
-    if "--resume" in args:
-        i = args.index("--resume")
-        if i + 1 >= len(args):
-            raise CLIError("--resume needs a run folder")
-        resume = args[i + 1]
-        args = args[:i] + args[i + 2 :]
+    resume, args = _pop_resume(args)
     cfg = _parse(HadesConfig, args, "torch-distill hades")
     run_hades(cfg, resume=resume)
     return 0
@@ -128,15 +156,35 @@ def _cmd_hades(args: list[str]) -> int:
 def _cmd_direct_es(args: list[str]) -> int:
     from torch_distill.algorithms.direct_es import DirectESConfig, run_direct_es
 
-    resume = None
-    if "--resume" in args:
-        i = args.index("--resume")
-        resume = args[i + 1] if i + 1 < len(args) else None
-        if resume is None:
-            raise CLIError("--resume needs a run folder")
-        args = args[:i] + args[i + 2 :]
+    resume, args = _pop_resume(args)
     cfg = _parse(DirectESConfig, args, "torch-distill direct-es")
     run_direct_es(cfg, resume=resume)
+    return 0
+
+
+def _cmd_synth_env(args: list[str]) -> int:
+    from torch_distill.algorithms.synthetic_env import SynthEnvConfig, run_synth_env
+
+    resume, args = _pop_resume(args)
+    cfg = _parse(SynthEnvConfig, args, "torch-distill synth-env")
+    run_synth_env(cfg, resume=resume)
+    return 0
+
+
+def _cmd_evaluate_env(args: list[str]) -> int:
+    from torch_distill.algorithms.synthetic_env import evaluate_synthetic_env
+    from torch_distill.io import write_json
+    from torch_distill.log import format_table
+
+    cfg: EvaluateEnvConfig = _parse(EvaluateEnvConfig, args, "torch-distill evaluate-env")
+    res = evaluate_synthetic_env(cfg.env_file, cfg.algos, cfg.seeds, cfg.episodes, cfg.inner_steps, seed=cfg.seed,
+                                 device=cfg.device)
+    print(format_table([{"algo": k, "agents": len(v.per_agent), "IQM": v.iqm, "mean": v.return_mean,
+                         "spread (std)": v.return_std, "worst agent": v.return_min,
+                         "synthetic steps": v.synthetic_steps_per_agent, "real eval steps": v.real_eval_steps}
+                        for k, v in res.items()]))
+    if cfg.json_out:
+        write_json(cfg.json_out, {k: v.to_json() for k, v in res.items()})
     return 0
 
 
@@ -209,6 +257,8 @@ COMMANDS = {
     "hades": _cmd_hades,
     "direct-es": _cmd_direct_es,
     "evaluate": _cmd_evaluate,
+    "synth-env": _cmd_synth_env,
+    "evaluate-env": _cmd_evaluate_env,
     "show": _cmd_show,
     "datasets": _cmd_datasets,
     "envs": _cmd_envs,

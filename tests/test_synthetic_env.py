@@ -1,0 +1,270 @@
+"""Synthetic contextual bandits (envs/synthetic.py) and the SCB search (algorithms/synthetic_env.py).
+
+CI tests: the SCB env contract (shapes, params as a batch, determinism, common latents, bad input), genome layout and
+size, a population fitness equal to separate single-genome fitnesses, file round trip and corrupt files, and a tiny
+end-to-end ``run_synth_env``. The learning run is marked ``slow``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from torch_distill.algorithms.synthetic_env import (
+    SynthEnvConfig,
+    SynthEnvProblem,
+    evaluate_synthetic_env,
+    iqm,
+    run_synth_env,
+)
+from torch_distill.envs.classic_control import make_classic_control
+from torch_distill.envs.synthetic import (
+    SCBParams,
+    SyntheticContextualBandit,
+    SyntheticEnvFileError,
+    load_synthetic_env,
+    save_synthetic_env,
+)
+from torch_distill.envs.vec import make_native
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _scb(env_id: str = "CartPole-v1", **kw) -> SyntheticContextualBandit:
+    return SyntheticContextualBandit(make_classic_control(env_id).spec, **kw)
+
+
+# ---------------------------------------------------------------------------------------------------- env contract
+@pytest.mark.parametrize("env_id,size", [("CartPole-v1", 549), ("Acrobot-v1", 6 * 32 + 32 + 32 * 6 + 6 + (6 + 3) * 32 + 32 + 33),
+                                         ("Pendulum-v1", 420)])
+def test_genome_size_matches_reference_architecture(env_id, size):
+    env = _scb(env_id)
+    assert env.num_params == size  # CartPole: the reference's 549
+    assert sum(math.prod(s) for _, s in env.layout()) == size
+    assert env.spec.obs_shape == env.real_spec.obs_shape and env.spec.max_episode_steps == 1
+    assert (env.spec.discrete, env.spec.n_actions, env.spec.action_dim) == (
+        env.real_spec.discrete, env.real_spec.n_actions, env.real_spec.action_dim)
+
+
+def test_scb_reset_step_shapes_and_semantics():
+    env = _scb()
+    gen = torch.Generator().manual_seed(0)
+    genome = env.init_genome(gen)[0]
+    state, obs = env.reset(7, gen, SCBParams(genome))
+    assert obs.shape == (7, 4) and obs.dtype == torch.float32 and torch.equal(state.obs, obs)
+    action = torch.tensor([0, 1, 0, 1, 1, 0, 1])
+    _, obs2, reward, term, trunc = env.step(state, action, gen, SCBParams(genome))
+    assert reward.shape == (7,) and reward.dtype == torch.float32
+    assert term.dtype == torch.bool and term.all() and not trunc.any()  # episode length 1
+    assert obs2.shape == (7, 4) and not torch.allclose(obs2, obs)  # auto-reset: fresh contexts
+    # the reward is the reward MLP over [obs, one_hot(action)], the obs the initial-state MLP of z (by hand)
+    w = env.unflatten(genome)
+    x = torch.cat([obs, torch.nn.functional.one_hot(action, 2).float()], -1)
+    r = torch.relu(x @ w["reward.0.weight"] + w["reward.0.bias"]) @ w["reward.1.weight"] + w["reward.1.bias"]
+    torch.testing.assert_close(reward, r.squeeze(-1))
+    z = torch.randn(3, 4, generator=torch.Generator().manual_seed(5))
+    o = torch.relu(z @ w["initial_state.0.weight"] + w["initial_state.0.bias"]) @ w["initial_state.1.weight"] + w["initial_state.1.bias"]
+    torch.testing.assert_close(env.initial_obs(genome, z), o)
+    # default params: the default init of seed 0; None works
+    _, o_def = env.reset(3, torch.Generator().manual_seed(1))
+    assert o_def.shape == (3, 4)
+
+
+def test_scb_params_as_a_batch_and_determinism():
+    env = _scb()
+    genomes = env.init_genome(torch.Generator().manual_seed(3), 3)  # [3, G]
+    rows = genomes.repeat_interleave(2, 0)  # member-major, 2 rows per genome
+    state, obs = env.reset(6, torch.Generator().manual_seed(0), SCBParams(rows))
+    a = torch.tensor([0, 1, 1, 0, 1, 1])
+    _, _, reward, _, _ = env.step(state, a, torch.Generator().manual_seed(1), SCBParams(rows))
+    z = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    for m in range(3):  # rows of member m == the env with genome m broadcast (0-dim params)
+        sl = slice(2 * m, 2 * m + 2)
+        torch.testing.assert_close(obs[sl], env.initial_obs(genomes[m], z[sl]))
+        torch.testing.assert_close(reward[sl], env.reward(genomes[m], obs[sl], a[sl]))
+    # determinism: same seed, same result; different seed, different result
+    run = lambda seed: env.step(*env.reset(6, torch.Generator().manual_seed(seed), SCBParams(rows))[:1], a,
+                                torch.Generator().manual_seed(seed), SCBParams(rows))[1:3]
+    for x, y in zip(run(4), run(4)):
+        assert torch.equal(x, y)
+    assert not torch.equal(run(4)[0], run(5)[0])
+    # common latents: with latent_period=2 every member sees the same two latents
+    crn = env.with_latent_period(2)
+    _, o = crn.reset(6, torch.Generator().manual_seed(0), SCBParams(genomes[0]))
+    assert torch.equal(o[0:2], o[2:4]) and torch.equal(o[0:2], o[4:6]) and not torch.equal(o[0], o[1])
+    with pytest.raises(ValueError, match="latent_period=2"):
+        crn.reset(5, torch.Generator(), SCBParams(genomes[0]))
+
+
+def test_scb_continuous_actions_are_clipped():
+    env = _scb("Pendulum-v1")
+    g = env.init_genome(torch.Generator().manual_seed(0))[0]
+    state, _ = env.reset(2, torch.Generator(), SCBParams(g))
+    r_big = env.step(state, torch.tensor([[5.0], [-7.0]]), torch.Generator(), SCBParams(g))[2]
+    r_clip = env.step(state, torch.tensor([[2.0], [-2.0]]), torch.Generator(), SCBParams(g))[2]
+    torch.testing.assert_close(r_big, r_clip)
+
+
+def test_scb_bad_input():
+    env = _scb()
+    with pytest.raises(ValueError, match=r"genome has shape \(3, 549\), expected \(549,\) or \(4, 549\)"):
+        env.reset(4, torch.Generator(), SCBParams(torch.zeros(3, 549)))
+    state, _ = env.reset(4, torch.Generator())
+    with pytest.raises(ValueError, match="expected \\(4,\\) integer actions"):
+        env.step(state, torch.zeros(4, 2), torch.Generator())
+    with pytest.raises(ValueError, match="vector observations"):
+        from torch_distill.envs.core import EnvSpec
+        SyntheticContextualBandit(EnvSpec("img", (3, 8, 8), True, n_actions=2))
+    with pytest.raises(ValueError, match="genome has shape"):
+        SyntheticContextualBandit(env.real_spec, genome=torch.zeros(10))
+
+
+# ---------------------------------------------------------------------------------------------------- problem
+def _tiny_config(**kw) -> SynthEnvConfig:
+    base = dict(env="CartPole-v1", inner_steps=200, popsize=3, episodes=3, max_steps=60, agents=2, agent_hidden="16",
+                eval_agents=1, eval_episodes=2)
+    return SynthEnvConfig(**{**base, **kw})
+
+
+def test_population_fitness_equals_separate_evaluations():
+    """3 genomes evaluated as one population == 3 single-genome evaluations (PPO and DQN generations)."""
+    cfg = _tiny_config()
+    problem = SynthEnvProblem(cfg, make_native(cfg.env), torch.device("cpu"))
+    assert problem.algos == ["ppo", "dqn"] and problem.num_dims == 549
+    mean = problem.initial_mean()
+    genomes = mean + 0.5 * torch.randn(3, mean.numel(), generator=torch.Generator().manual_seed(0))
+    for generation in (0, 1):
+        fit, stats = problem.fitness(genomes, generation)
+        assert fit.shape == (3,) and torch.isfinite(fit).all()
+        assert 0 < float(stats["episode_steps"]) <= float(stats["env_steps"]) == 3 * 2 * 3 * 60
+        separate = torch.cat([problem.fitness(genomes[i:i + 1], generation)[0] for i in range(3)])
+        torch.testing.assert_close(fit, separate)
+    # the generation's hyperparameters and keys are shared by every candidate (common random numbers)
+    _, cfg0, keys, _ = problem.generation_setup(0, 6)
+    assert torch.all(cfg0.lr == cfg0.lr[0]) and torch.equal(keys[:2], keys[2:4]) and keys[0] != keys[1]
+    assert problem.algo_of(2) == "ppo" and problem.algo_of(3) == "dqn"
+
+
+def test_horizon_curriculum_and_iqm():
+    cfg = _tiny_config(horizon_start=20, generations=5, max_steps=100)
+    problem = SynthEnvProblem(cfg, make_native(cfg.env), torch.device("cpu"))
+    assert [problem.horizon(g) for g in range(5)] == [20, 40, 60, 80, 100]
+    assert iqm(torch.tensor([0.0, 1.0, 2.0, 3.0, 100.0, -100.0, 2.0, 1.0])) == pytest.approx(1.5)
+
+
+def test_config_bad_input():
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        _tiny_config(algos="ppo,sac").validate()
+    with pytest.raises(ValueError, match="cannot act in a continuous"):
+        SynthEnvProblem(_tiny_config(env="Pendulum-v1", algos="dqn"), make_native("Pendulum-v1"), torch.device("cpu"))
+    with pytest.raises(ValueError, match="kind="):
+        _tiny_config(kind="mdp").validate()
+    with pytest.raises(ValueError, match="backend="):
+        _tiny_config(backend="envpool").validate()
+    with pytest.raises(ValueError, match="inner_steps"):
+        _tiny_config(inner_steps=10).validate()
+
+
+# ---------------------------------------------------------------------------------------------------- files
+def test_save_load_round_trip(tmp_path):
+    env = _scb(hidden=(8, 8))
+    genome = env.init_genome(torch.Generator().manual_seed(2))[0]
+    path = tmp_path / "scb.safetensors"
+    save_synthetic_env(path, env, genome, {"note": "test"})
+    loaded = load_synthetic_env(path)
+    assert loaded.num_params == env.num_params and loaded.hidden == (8, 8)
+    assert torch.equal(loaded.default_params().genome, genome)
+    assert loaded.metadata["note"] == "test" and loaded.metadata["num_params"] == env.num_params
+    a = torch.tensor([1, 0, 1])
+    out1 = env.step(env.reset(3, torch.Generator().manual_seed(0), SCBParams(genome))[0], a, torch.Generator().manual_seed(1), SCBParams(genome))
+    out2 = loaded.step(loaded.reset(3, torch.Generator().manual_seed(0))[0], a, torch.Generator().manual_seed(1))
+    for x, y in zip(out1[1:], out2[1:]):
+        assert torch.equal(x, y)
+    # readable without this library: named layers in the file
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as f:
+        assert torch.equal(f.get_tensor("reward.2.bias"), env.unflatten(genome)["reward.2.bias"])
+        assert json.loads(f.metadata()["torch_distill"])["architecture"]["hidden"] == [8, 8]
+    # bad files
+    (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(SyntheticEnvFileError, match="not a safetensors file"):
+        load_synthetic_env(tmp_path / "junk.safetensors")
+    with pytest.raises(SyntheticEnvFileError, match="no such"):
+        load_synthetic_env(tmp_path / "missing.safetensors")
+    with pytest.raises(SyntheticEnvFileError, match="NaN"):
+        save_synthetic_env(tmp_path / "nan.safetensors", env, torch.full_like(genome, float("nan")))
+    assert not (tmp_path / "nan.safetensors").exists()
+    # a loaded env works through the gymnasium adapter
+    from torch_distill.envs.gym_adapter import FunctionalVectorEnv
+    venv = FunctionalVectorEnv(loaded, num_envs=4)
+    obs, _ = venv.reset(seed=0)
+    obs, reward, term, _, _ = venv.step(venv.action_space.sample())
+    assert obs.shape == (4, 4) and reward.shape == (4,) and term.all()
+
+
+# ---------------------------------------------------------------------------------------------------- end to end
+def test_run_synth_env_end_to_end(tmp_path, capsys):
+    cfg = _tiny_config(popsize=4, generations=2, agents=1, eval_every=1, final_seeds=2, final_episodes=2,
+                       out=str(tmp_path), name="run")
+    summary = run_synth_env(cfg)
+    run = tmp_path / "run"
+    for f in ("config.json", "metrics.jsonl", "checkpoint.pt", "summary.json", "env.safetensors"):
+        assert (run / f).is_file(), f
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["generation"] for r in rows] == [1, 2] and all("es_mean_return" in r for r in rows)
+    assert summary["generations"] == 2 and set(summary["envs"]["final"]["eval"]) == {"ppo", "dqn"}
+    assert summary["synthetic_steps"] == 2 * 4 * 200
+    env = load_synthetic_env(summary["env_file"])
+    assert env.num_params == 549 and env.metadata["config"]["inner_steps"] == 200
+    out = capsys.readouterr().out
+    assert "genome 549 params" in out and "IQM" in out
+    # a saved env can be re-evaluated with fresh agents
+    res = evaluate_synthetic_env(summary["env_file"], algos="ppo", seeds=2, episodes=2)
+    assert set(res) == {"ppo"} and len(res["ppo"].per_agent) == 2
+    # the run folder refuses a second run; resume of a finished run is a no-op that still writes the env
+    with pytest.raises(FileExistsError):
+        run_synth_env(cfg)
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    """A 2-generation run extended to 3 generations by --resume ends at the same ES mean as a 3-generation run."""
+    base = dict(popsize=4, agents=1, eval_every=1, checkpoint_every=1, final_seeds=0, out=str(tmp_path))
+    run_synth_env(_tiny_config(generations=3, name="full", **base))
+    run_synth_env(_tiny_config(generations=2, name="part", **base))
+    cfg_path = tmp_path / "part" / "config.json"
+    stored = json.loads(cfg_path.read_text())
+    stored["config"]["generations"] = 3
+    cfg_path.write_text(json.dumps(stored))
+    run_synth_env(SynthEnvConfig(), resume=str(tmp_path / "part"))
+    full = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)
+    part = torch.load(tmp_path / "part" / "checkpoint.pt", weights_only=False)
+    assert full["generation"] == part["generation"] == 3
+    torch.testing.assert_close(full["es_state"]["mean"], part["es_state"]["mean"])
+    torch.testing.assert_close(load_synthetic_env(tmp_path / "part" / "env.safetensors").genome, full["es_state"]["mean"])
+
+
+# ---------------------------------------------------------------------------------------------------- learning
+@pytest.mark.slow
+def test_scb_cartpole_learning_signal(tmp_path):
+    """12 generations x 32 candidates (PPO/DQN alternating, 10k synthetic steps, random hyperparameters): fresh DQN
+    agents trained on the evolved SCB reach a mean real-env return >= 150 on CartPole-v1 (the initial SCB: ~10).
+
+    Measured (seed 0, 1 thread, shared 2-core machine, 113 s): DQN IQM 478.1 / mean 382.9, PPO IQM 59.5 / mean
+    155.4 (8 agents x 50 episodes each). The initial SCB gives DQN 10.0, PPO 16.1. The issue's bar (IQM >= 475 for
+    every algorithm) is met by DQN only at this budget.
+    """
+    cfg = SynthEnvConfig(env="CartPole-v1", popsize=32, generations=12, eval_every=6, eval_agents=2, eval_episodes=16,
+                         final_seeds=8, final_episodes=50, out=str(tmp_path), name="learn")
+    summary = run_synth_env(cfg)
+    ev = summary["envs"]["final"]["eval"]
+    print({k: (round(v["iqm"], 1), round(v["return_mean"], 1)) for k, v in ev.items()}, f"{summary['train_time_s']:.0f}s")
+    assert ev["dqn"]["return_mean"] >= 150

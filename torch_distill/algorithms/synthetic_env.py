@@ -1,0 +1,590 @@
+"""Learned synthetic environments: ES over a synthetic contextual bandit (Liesen et al. 2024, arXiv 2406.12589).
+
+Outer loop: :func:`torch_distill.runner.run_es` (SNES by default: ``sigma_init 0.05``, temperature 0 = NES rank
+utilities with baseline, ``lrate_mean 1``, ``lrate_sigma (3 + ln d) / (5 sqrt d)``; the mean starts at the
+networks' default initialisation) over the flat genome of a
+:class:`~torch_distill.envs.synthetic.SyntheticContextualBandit`.
+
+Inner loop (:class:`SynthEnvProblem`): every candidate env trains ``agents`` fresh RL agents for exactly
+``inner_steps`` synthetic steps -- all candidates x agents at once, as one population of the vectorised agents
+(:func:`~torch_distill.algorithms.ppo.ppo_train`, :func:`~torch_distill.algorithms.dqn.dqn_train`,
+:func:`~torch_distill.algorithms.td3.td3_train`): member ``m``'s env rows carry genome ``m`` as env params.
+The algorithm changes every generation (round-robin over ``algos``: ``ppo,dqn`` for discrete actions,
+``ppo,td3`` for continuous ones) and its hyperparameters are re-sampled every generation from the reference's
+lists. Common random numbers: in a generation every candidate gets the same hyperparameters, the same agent keys,
+the same synthetic latents and the same real-env start states.
+
+Fitness: the trained agents' mean greedy return on the native real env (:func:`~torch_distill.algorithms.rl_common.
+evaluate_greedy`, ``episodes`` episodes per agent, optional linear horizon curriculum ``horizon_start -> max_steps``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from torch_distill.algorithms.common import RunOptions
+from torch_distill.algorithms.dqn import DQNConfig, dqn_act, dqn_train, make_qnetwork
+from torch_distill.algorithms.ppo import ActorCritic, PPOConfig, ppo_act, ppo_train
+from torch_distill.algorithms.rl_common import (
+    evaluate_greedy,
+    make_keys,
+    sample_hparams,
+    with_hparams,
+)
+from torch_distill.algorithms.td3 import (
+    TD3Config,
+    TD3Nets,
+    ddpg_config,
+    td3_act,
+    td3_train,
+)
+from torch_distill.envs.core import EnvSpec, FunctionalEnv
+from torch_distill.envs.synthetic import (
+    SCBParams,
+    SyntheticContextualBandit,
+    load_synthetic_env,
+)
+from torch_distill.policies import parse_hidden
+from torch_distill.runner import Streams, derive_seed
+
+__all__ = [
+    "INNER_ALGOS",
+    "AlgoEvalResult",
+    "InnerAlgo",
+    "SynthEnvConfig",
+    "SynthEnvProblem",
+    "evaluate_synthetic_env",
+    "iqm",
+    "make_inner_algo",
+    "run_synth_env",
+]
+
+INNER_ALGOS = ("ppo", "dqn", "td3", "ddpg")
+
+# stream ids of derive_seed private to this module (runner.Streams uses 1..7)
+_HPARAMS = 101
+_AGENTS = 102
+_SYNTH = 103
+
+_LR = [1e-2, 5e-3, 1e-3, 5e-4, 1e-4]
+_GAMMA = [1.0, 0.99, 0.95, 0.9, 0.8]
+# Hyperparameter lists of the SCB reference (synthetic-gymnax configs), in this library's conventions: ``tau`` is the
+# step towards the online net (the reference lists the Polyak keep-rate 1 - tau); noise scales are fractions of the
+# action half-range.
+HPARAM_SPACES: dict[str, dict[str, list[float]]] = {
+    "ppo": {"lr": _LR, "gamma": _GAMMA, "gae_lambda": [1.0, 0.95, 0.9, 0.8, 0.5], "clip_eps": [0.1, 0.2, 0.3, 0.4, 0.5],
+            "ent_coef": [0.0, 0.01, 0.05, 0.1, 0.5], "vf_coef": [0.0, 0.5, 1.0, 1.5, 2.0]},
+    "dqn": {"lr": _LR, "gamma": _GAMMA, "eps_end": [0.01, 0.05, 0.1, 0.2], "double": [1.0, 0.0]},
+    "td3": {"lr_actor": _LR, "gamma": _GAMMA, "tau": [0.01, 0.05, 0.1, 0.3, 0.2],
+            "exploration_noise": [0.1, 0.3, 0.5, 0.7, 0.9], "policy_noise": [0.1, 0.3, 0.5, 0.7, 0.9],
+            "noise_clip": [0.1, 0.4, 0.7, 1.0, 1.3]},
+    "ddpg": {"lr_actor": _LR, "gamma": _GAMMA, "tau": [0.01, 0.05, 0.1, 0.3, 0.2],
+             "exploration_noise": [0.1, 0.3, 0.5, 0.7, 0.9]},
+}
+"""Per-algorithm hyperparameter lists sampled every inner loop (continuous PPO drops lr 1e-2, as the reference)."""
+
+
+@dataclass
+class SynthEnvConfig(RunOptions):
+    """Evolve a synthetic contextual bandit on which RL agents train in ``inner_steps`` synthetic steps.
+
+    Defaults follow the SCB reference (SNES sigma 0.05, temperature 0; 32-unit sub-networks; 10k synthetic steps;
+    algorithms alternated per generation; hyperparameters re-sampled per generation) with a CPU-sized population.
+    Agents are always evaluated greedily on the native torch env (``deterministic_eval``, ``obs_norm`` and
+    ``backend`` other than native do not apply: agents see raw observations, as in the reference).
+    """
+
+    env: str = "CartPole-v1"
+    """Real environment id (a native torch env, see ``torch-distill envs``)."""
+    kind: Literal["scb"] = "scb"
+    """Synthetic env kind: scb (synthetic contextual bandit; episode length 1)."""
+    algos: str = "auto"
+    """Comma-separated inner algorithms, alternated round-robin by generation: ppo, dqn (discrete), td3, ddpg
+    (continuous). auto: ppo,dqn for discrete actions, ppo,td3 for continuous ones."""
+    inner_steps: int = 10_000
+    """Synthetic env steps per trained agent (reference: 10k)."""
+    agents: int = 1
+    """Agents trained per candidate env (common random numbers across candidates)."""
+    hparams: Literal["sampled", "default"] = "sampled"
+    """Inner hyperparameters: re-sampled from the reference lists every generation, or fixed defaults."""
+    hidden: str = "32"
+    """Hidden widths of the SCB's initial-state and reward networks (reference: 32)."""
+    latent_dim: int | None = None
+    """Latent size of the initial-state network (default: the observation size, as the reference)."""
+    agent_hidden: str = "64,64"
+    """Hidden widths of the inner agents' networks."""
+    agent_activation: str = "auto"
+    """Hidden activation of the inner agents (auto: tanh discrete, relu continuous, as the reference)."""
+    strategy: Literal["snes", "open_es"] = "snes"
+    """Evolution strategy: snes (reference) or open_es (OpenES + Adam)."""
+    popsize: int = 32
+    """ES population size (reference: 64-256)."""
+    generations: int = 50
+    """Number of ES generations."""
+    sigma: float = 0.05
+    """Initial ES noise scale (reference: 0.05)."""
+    es_lr: float | None = None
+    """SNES lrate_mean (auto 1.0) or OpenES Adam lr (auto 0.05)."""
+    temperature: float = 0.0
+    """SNES rank-weight temperature (0 = NES utilities with baseline, as the reference)."""
+    horizon_start: int | None = None
+    """Evaluation-horizon curriculum: the fitness episodes' step budget grows (or shrinks) linearly from this to
+    max_steps (default: the env's time limit) over the generations. None: no curriculum."""
+    ppo_epochs: int = 4
+    """PPO epochs per rollout (reference: 10; fewer is much faster on CPUs, a bandit needs few)."""
+    ppo_minibatches: int = 2
+    """PPO minibatches per epoch (reference: 10); must divide 5 envs x num_steps."""
+    dqn_train_frequency: int = 2
+    """DQN env iterations (10 env steps each) per gradient step (reference: 1)."""
+    eval_agents: int = 2
+    """Agents per algorithm (random hyperparameters each) for the periodic ES-mean evaluation."""
+    final_seeds: int = 8
+    """Agents per algorithm (random hyperparameters each) for the final evaluation of the saved envs."""
+
+    def validate(self) -> None:
+        self.validate_run_options()
+        for k in ["inner_steps", "agents", "popsize", "generations", "eval_agents", "ppo_epochs", "ppo_minibatches",
+                  "dqn_train_frequency"]:
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{k}={v!r}: expected a positive integer")
+        if self.inner_steps < 100:
+            raise ValueError(f"inner_steps={self.inner_steps}: expected >= 100 synthetic steps")
+        if self.final_seeds < 0:
+            raise ValueError(f"final_seeds={self.final_seeds}: expected >= 0")
+        if self.kind != "scb":
+            raise ValueError(f"kind={self.kind!r}: expected 'scb' (neural MDPs and reward networks are not built yet)")
+        for k in ["sigma", "es_lr"]:
+            v = getattr(self, k)
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{k}={v!r}: expected a positive finite number")
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise ValueError(f"temperature={self.temperature!r}: expected >= 0")
+        if self.strategy not in ("snes", "open_es"):
+            raise ValueError(f"strategy={self.strategy!r}: expected 'snes' or 'open_es'")
+        if self.strategy == "open_es" and self.popsize % 2:
+            raise ValueError(f"popsize={self.popsize}: OpenES samples antithetic pairs, expected an even number")
+        if self.hparams not in ("sampled", "default"):
+            raise ValueError(f"hparams={self.hparams!r}: expected 'sampled' or 'default'")
+        if self.horizon_start is not None and self.horizon_start < 1:
+            raise ValueError(f"horizon_start={self.horizon_start}: expected a positive integer")
+        if self.latent_dim is not None and self.latent_dim < 1:
+            raise ValueError(f"latent_dim={self.latent_dim}: expected a positive integer")
+        if self.backend not in ("auto", "native"):
+            raise ValueError(f"backend={self.backend!r}: synthetic-env fitness runs on native torch envs; expected "
+                             "'auto' or 'native'")
+        parse_hidden(self.hidden)
+        parse_hidden(self.agent_hidden)
+        parse_algos(self.algos, None)
+
+
+def parse_algos(algos: str, discrete: bool | None) -> list[str]:
+    """``"ppo,dqn"`` -> ``["ppo", "dqn"]`` checked against the registry (and the action space when known)."""
+    if algos == "auto":
+        return [] if discrete is None else (["ppo", "dqn"] if discrete else ["ppo", "td3"])
+    names = [a.strip().lower() for a in algos.split(",") if a.strip()]
+    if not names:
+        raise ValueError(f"algos={algos!r}: expected a comma-separated list such as 'ppo,dqn'")
+    bad = [a for a in names if a not in INNER_ALGOS]
+    if bad:
+        raise ValueError(f"algos={algos!r}: unknown algorithm(s) {bad}; expected some of {list(INNER_ALGOS)}")
+    if discrete is not None:
+        wrong = [a for a in names if (a == "dqn" and not discrete) or (a in ("td3", "ddpg") and discrete)]
+        if wrong:
+            kind = "discrete" if discrete else "continuous"
+            raise ValueError(f"algos={algos!r}: {wrong} cannot act in a {kind} action space")
+    return names
+
+
+# ---------------------------------------------------------------------------------------------------- inner algorithms
+@dataclass
+class InnerAlgo:
+    """One inner RL algorithm with its structural config, hyperparameter space and greedy action function.
+
+    ``train(config, env, env_params, generator, M, keys) -> params [M, P]``; ``act(params [M, P], obs [M, E, d])``.
+    """
+
+    name: str
+    config: Any
+    space: dict[str, list[float]]
+    train: Callable[..., tuple[Tensor, dict[str, Tensor]]]
+    act: Callable[[Tensor, Tensor], Tensor]
+
+    @property
+    def num_envs(self) -> int:
+        return int(self.config.num_envs)
+
+    def sample_config(self, num_members: int, generator: torch.Generator, shared: bool) -> tuple[Any, dict[str, Tensor]]:
+        """The config with hyperparameters drawn from :attr:`space` (``shared``: one draw for every member)."""
+        hp = sample_hparams(self.space, num_members, generator, shared=shared)
+        if "lr_actor" in hp:
+            hp["lr_critic"] = hp["lr_actor"]
+        return with_hparams(self.config, hp), hp
+
+
+def make_inner_algo(name: str, spec: EnvSpec, inner_steps: int, hidden: tuple[int, ...], activation: str,
+                    ppo_epochs: int = 10, ppo_minibatches: int = 10, dqn_train_frequency: int = 1) -> InnerAlgo:
+    """Build :class:`InnerAlgo` ``name`` for the action space of ``spec`` with the reference's structural settings
+    (PPO: 5 envs x 100 steps, 10 epochs, 10 minibatches; DQN: dueling, 10 envs, buffer 2000, batch 100, 1000
+    warm-up steps, hard target update every 50 updates; TD3/DDPG: 1 env, batch 100, 1000 warm-up steps; gradient
+    clip 10), scaled down when ``inner_steps`` is smaller than the reference's 10k."""
+    if name == "ppo":
+        num_steps = max(1, min(100, inner_steps // 5))
+        cfg = PPOConfig(total_timesteps=inner_steps, num_envs=5, num_steps=num_steps, update_epochs=ppo_epochs,
+                        num_minibatches=math.gcd(ppo_minibatches, 5 * num_steps), anneal_lr=False, max_grad_norm=10.0,
+                        hidden=hidden, activation=activation)
+        space = dict(HPARAM_SPACES["ppo"])
+        if not spec.discrete:
+            space["lr"] = [x for x in space["lr"] if x < 1e-2]
+        net = ActorCritic(spec, hidden, activation)
+        return InnerAlgo(name, cfg, space, ppo_train, functools.partial(ppo_act, net))
+    if name == "dqn":
+        if not spec.discrete:
+            raise ValueError(f"{spec.env_id}: dqn needs a discrete action space")
+        cfg = DQNConfig(total_timesteps=inner_steps, num_envs=10, buffer_size=2000, batch_size=100,
+                        learning_starts=min(1000, inner_steps // 10), target_update_interval=50, tau=1.0, dueling=True,
+                        train_frequency=dqn_train_frequency,
+                        exploration_fraction=0.5, max_grad_norm=10.0, hidden=hidden, activation=activation,
+                        metrics_interval=max(10, inner_steps))
+        return InnerAlgo(name, cfg, dict(HPARAM_SPACES["dqn"]), dqn_train,
+                         functools.partial(dqn_act, make_qnetwork(spec, cfg)))
+    if name in ("td3", "ddpg"):
+        if spec.discrete:
+            raise ValueError(f"{spec.env_id}: {name} needs a continuous action space")
+        kw = dict(total_timesteps=inner_steps, num_envs=1, buffer_size=10_000 if name == "td3" else 2000,
+                  batch_size=100, learning_starts=min(1000, inner_steps // 10), max_grad_norm=10.0, hidden=hidden,
+                  activation=activation, metrics_interval=max(1, inner_steps))
+        cfg = TD3Config(**kw) if name == "td3" else ddpg_config(**kw)
+        nets = TD3Nets(spec, hidden, activation, cfg.twin)
+        return InnerAlgo(name, cfg, dict(HPARAM_SPACES[name]), td3_train, functools.partial(td3_act, nets))
+    raise ValueError(f"unknown inner algorithm {name!r}; expected one of {list(INNER_ALGOS)}")
+
+
+class _StepCounter:
+    """Wraps a functional env to count the env steps taken before each row's first episode end (what
+    :func:`evaluate_greedy` scores) -- the evaluation's real-env interactions. Counters are device tensors."""
+
+    def __init__(self, env: FunctionalEnv) -> None:
+        self.env = env
+        self.spec = env.spec
+        self.episode_steps = torch.zeros((), dtype=torch.int64)
+        self.env_steps = 0
+        self._done: Tensor | None = None
+
+    def default_params(self, device: torch.device | str = "cpu") -> Any:
+        return self.env.default_params(device)
+
+    def reset(self, batch_size: int, generator: torch.Generator, params: Any = None) -> tuple[Any, Tensor]:
+        self.episode_steps = torch.zeros((), dtype=torch.int64, device=generator.device)
+        self.env_steps = 0
+        self._done = None
+        return self.env.reset(batch_size, generator, params)
+
+    def step(self, state: Any, action: Tensor, generator: torch.Generator, params: Any = None) -> Any:
+        out = self.env.step(state, action, generator, params)
+        term, trunc = out[3], out[4]
+        if self._done is None or self._done.shape != term.shape:
+            self._done = torch.zeros_like(term)
+        self.episode_steps = self.episode_steps + (~self._done).sum()
+        self.env_steps += term.shape[0]
+        self._done = self._done | term | trunc
+        return out
+
+
+def train_on_synthetic(
+    algo: InnerAlgo,
+    synth: SyntheticContextualBandit,
+    genomes: Tensor,
+    agents: int,
+    config: Any,
+    keys: Tensor,
+    env_seed: int,
+) -> Tensor:
+    """Train ``agents`` agents on each of ``genomes [P, G]`` at once: member ``p * agents + a`` trains on genome ``p``
+    with key ``keys[p * agents + a]``. Returns the trained parameters ``[P * agents, ...]``."""
+    p = genomes.shape[0]
+    m = p * agents
+    env = synth.with_latent_period(algo.num_envs)  # same latents for every member (common random numbers)
+    params = SCBParams(genomes.repeat_interleave(agents * algo.num_envs, dim=0))
+    gen = torch.Generator(device=genomes.device).manual_seed(env_seed)
+    trained, _ = algo.train(config, env, params, gen, m, keys=keys)
+    return trained
+
+
+def iqm(x: Tensor) -> float:
+    """Interquartile mean of ``x [N]``: the mean of the middle 50% (``floor(N / 4)`` dropped at each end)."""
+    v = x.flatten().sort().values
+    k = v.numel() // 4
+    return float(v[k:v.numel() - k].mean())
+
+
+# ---------------------------------------------------------------------------------------------------- the ES problem
+class SynthEnvProblem:
+    """The SCB fitness for :func:`torch_distill.runner.run_es` (module docstring)."""
+
+    def __init__(self, config: SynthEnvConfig, real_env: FunctionalEnv, device: torch.device) -> None:
+        config.validate()
+        self.cfg = config
+        self.device = device
+        self.real_env = real_env
+        self.spec = real_env.spec
+        self.algos = parse_algos(config.algos, self.spec.discrete)
+        act = config.agent_activation if config.agent_activation != "auto" else ("tanh" if self.spec.discrete else "relu")
+        self.agent_activation = act
+        hidden = parse_hidden(config.agent_hidden)
+        self.inner = {a: make_inner_algo(a, self.spec, config.inner_steps, hidden, act, config.ppo_epochs,
+                                         config.ppo_minibatches, config.dqn_train_frequency) for a in self.algos}
+        self.synth = SyntheticContextualBandit(self.spec, parse_hidden(config.hidden), config.latent_dim)
+        self.num_dims = self.synth.num_params
+        self.horizon_end = int(config.max_steps or self.spec.max_episode_steps)
+
+    def initial_mean(self) -> Tensor:
+        gen = torch.Generator(device=self.device).manual_seed(derive_seed(self.cfg.seed, -1, Streams.INIT))
+        return self.synth.init_genome(gen)[0]
+
+    def algo_of(self, generation: int) -> str:
+        return self.algos[generation % len(self.algos)]
+
+    def horizon(self, generation: int) -> int:
+        """Fitness episode step budget of ``generation`` (linear curriculum when ``horizon_start`` is set)."""
+        h0 = self.cfg.horizon_start
+        if h0 is None:
+            return self.horizon_end
+        frac = min(1.0, generation / max(1, self.cfg.generations - 1))
+        return max(1, round(h0 + (self.horizon_end - h0) * frac))
+
+    def generation_setup(self, generation: int, num_members: int) -> tuple[InnerAlgo, Any, Tensor, int]:
+        """``(algo, config, keys [num_members], env_seed)`` of ``generation``: the same hyperparameters and agent keys
+        for every candidate (keys differ only across the ``agents`` of one candidate)."""
+        algo = self.inner[self.algo_of(generation)]
+        cfg = algo.config
+        if self.cfg.hparams == "sampled":
+            gen = torch.Generator(device=self.device).manual_seed(derive_seed(self.cfg.seed, generation, _HPARAMS))
+            cfg, _ = algo.sample_config(num_members, gen, shared=True)
+        keys = make_keys(derive_seed(self.cfg.seed, generation, _AGENTS) & 0x7FFFFFFF, self.cfg.agents, self.device)
+        keys = keys.repeat(num_members // self.cfg.agents)
+        return algo, cfg, keys, derive_seed(self.cfg.seed, generation, _SYNTH)
+
+    def evaluate_agents(self, algo: InnerAlgo, params: Tensor, episodes: int, seed: int, horizon: int) -> tuple[Tensor, Tensor, int]:
+        """Greedy real-env returns ``[M, episodes]`` (same start states for every agent), steps within episodes
+        (0-dim tensor) and env steps executed."""
+        counter = _StepCounter(self.real_env)
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        ret = evaluate_greedy(algo.act, params, counter, episodes, gen, max_steps=horizon)
+        return ret, counter.episode_steps, counter.env_steps
+
+    def fitness(self, genomes: Tensor, generation: int) -> tuple[Tensor, dict[str, Tensor]]:
+        p, r = genomes.shape[0], self.cfg.agents
+        algo, cfg, keys, env_seed = self.generation_setup(generation, p * r)
+        params = train_on_synthetic(algo, self.synth, genomes, r, cfg, keys, env_seed)
+        ret, ep_steps, env_steps = self.evaluate_agents(
+            algo, params, self.cfg.episodes, derive_seed(self.cfg.seed, generation, Streams.ENV), self.horizon(generation))
+        fit = ret.reshape(p, r * self.cfg.episodes).mean(-1)
+        return fit, {"env_steps": torch.tensor(float(env_steps)), "episode_steps": ep_steps.float()}
+
+    def evaluate_genome(self, genome: Tensor, agents: int, episodes: int, seed: int) -> dict[str, AlgoEvalResult]:
+        """Train ``agents`` agents per algorithm (each with its own random hyperparameters and key) on ``genome [G]``
+        and evaluate them greedily on the real env (full horizon)."""
+        out = {}
+        for i, name in enumerate(self.algos):
+            algo = self.inner[name]
+            s = derive_seed(seed, i, _HPARAMS)
+            cfg = algo.config
+            if self.cfg.hparams == "sampled":
+                cfg, _ = algo.sample_config(agents, torch.Generator(device=self.device).manual_seed(s), shared=False)
+            keys = make_keys(derive_seed(seed, i, _AGENTS) & 0x7FFFFFFF, agents, self.device)
+            params = train_on_synthetic(algo, self.synth, genome.unsqueeze(0), agents, cfg, keys, derive_seed(seed, i, _SYNTH))
+            ret, ep_steps, _ = self.evaluate_agents(algo, params, episodes, derive_seed(seed, i, Streams.ENV), self.horizon_end)
+            out[name] = AlgoEvalResult.from_returns(name, ret, self.cfg.inner_steps, float(ep_steps))
+        return out
+
+    def evaluate_mean(self, mean: Tensor, generation: int) -> dict[str, float]:
+        res = self.evaluate_genome(mean, self.cfg.eval_agents, self.cfg.eval_episodes,
+                                   derive_seed(self.cfg.seed, generation, Streams.MEAN_EVAL))
+        allm = torch.cat([torch.tensor(r.per_agent) for r in res.values()])
+        out = {"return_mean": float(allm.mean())}
+        out.update({f"return_{k}": v.return_mean for k, v in res.items()})
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+@dataclass
+class AlgoEvalResult:
+    """Real-env returns of agents of one algorithm trained on a synthetic env."""
+
+    algo: str
+    per_agent: list[float]  # mean greedy return of each agent over the episodes
+    iqm: float  # interquartile mean of per_agent
+    return_mean: float
+    return_std: float  # spread across agents
+    return_min: float
+    episodes: int
+    synthetic_steps_per_agent: int
+    real_eval_steps: float  # real-env steps within the evaluation episodes (all agents)
+
+    @classmethod
+    def from_returns(cls, algo: str, returns: Tensor, synthetic_steps: int, real_steps: float) -> AlgoEvalResult:
+        per = returns.float().mean(-1).cpu()
+        return cls(algo, [float(x) for x in per], iqm(per), float(per.mean()),
+                   float(per.std()) if per.numel() > 1 else 0.0, float(per.min()), int(returns.shape[-1]),
+                   synthetic_steps, real_steps)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate_synthetic_env(
+    env: SyntheticContextualBandit | str,
+    algos: str = "auto",
+    seeds: int = 8,
+    episodes: int = 100,
+    inner_steps: int | None = None,
+    hparams: Literal["sampled", "default"] = "sampled",
+    seed: int = 12345,
+    device: torch.device | str = "cpu",
+) -> dict[str, AlgoEvalResult]:
+    """Train ``seeds`` fresh agents per algorithm (random hyperparameters from the reference lists) on a synthetic env
+    (or a saved file) and report their greedy returns on the real env (IQM, mean, spread).
+
+    ``inner_steps`` defaults to the one recorded in the file (else 10k). The agents' architecture is the recorded one
+    (else 64,64 with tanh for discrete, relu for continuous actions).
+    """
+    from torch_distill.envs.vec import make_native
+
+    device = torch.device(device)
+    if isinstance(env, str):
+        env = load_synthetic_env(env, device)
+    meta = getattr(env, "metadata", {}) or {}
+    rec = (meta.get("config") or {})
+    if env.genome is None:
+        raise ValueError("evaluate_synthetic_env: the env carries no genome (load one or pass genome= to the env)")
+    cfg = SynthEnvConfig(env=env.real_spec.env_id, algos=algos,
+                         inner_steps=int(inner_steps or rec.get("inner_steps", 10_000)), hparams=hparams,
+                         hidden=",".join(map(str, env.hidden)), latent_dim=env.latent_dim,
+                         agent_hidden=rec.get("agent_hidden", "64,64"), agent_activation=rec.get("agent_activation", "auto"),
+                         final_seeds=seeds, eval_agents=max(1, seeds), seed=seed, device=str(device))
+    problem = SynthEnvProblem(cfg, make_native(env.real_spec.env_id), device)
+    problem.synth = env.with_latent_period(None)
+    return problem.evaluate_genome(env.genome.to(device), max(1, seeds), episodes, seed)
+
+
+# ---------------------------------------------------------------------------------------------------- orchestration
+def run_synth_env(config: SynthEnvConfig, resume: str | None = None) -> dict[str, Any]:
+    """Run the SCB search end to end: ES loop, final evaluation, env files, summary (rank 0 writes; all compute).
+
+    Writes ``env.safetensors`` (final ES mean) and, when a periodic evaluation found a better mean,
+    ``env_best.safetensors`` -- each loads back with :func:`~torch_distill.envs.synthetic.load_synthetic_env`.
+    Returns the summary dict (rank 0) or ``{}`` (other ranks).
+    """
+    from torch_distill import __version__
+    from torch_distill.algorithms.common import (
+        command_line,
+        make_run_dir,
+        resolve_device,
+    )
+    from torch_distill.distributed import barrier, cleanup, init_distributed
+    from torch_distill.envs.synthetic import save_synthetic_env
+    from torch_distill.envs.vec import make_native
+    from torch_distill.es.strategies import make_strategy
+    from torch_distill.io import write_json
+    from torch_distill.log import format_table
+    from torch_distill.runner import RunnerConfig, run_es
+
+    if resume:
+        run_dir = make_run_dir(config.out, None, "", resume)
+        stored = json.loads((run_dir / "config.json").read_text())["config"]
+        config = SynthEnvConfig(**{**stored, "device": config.device if config.device != "auto" else stored["device"]})
+    config.validate()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    info = init_distributed(config.device)
+    device = info.device if info.enabled else resolve_device(config.device)
+    real_env = make_native(config.env)
+    problem = SynthEnvProblem(config, real_env, device)
+    if config.strategy == "snes":
+        kw: dict[str, Any] = {"popsize": config.popsize, "sigma_init": config.sigma, "temperature": config.temperature,
+                              "lrate_mean": config.es_lr if config.es_lr is not None else 1.0}
+    else:
+        kw = {"popsize": config.popsize, "sigma_init": config.sigma,
+              "lr": config.es_lr if config.es_lr is not None else 0.05}
+    strategy = make_strategy(config.strategy, problem.num_dims, **kw)
+    if not resume:
+        run_dir = make_run_dir(config.out, config.name, f"{config.env}-synth-{config.kind}-s{config.seed}", None)
+    inner_json = {a: {"config": {k: v for k, v in asdict(x.config).items()}, "space": x.space} for a, x in problem.inner.items()}
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            write_json(run_dir / "config.json", {"config": asdict(config), "env": problem.spec.to_json(),
+                                                 "architecture": problem.synth.architecture(), "num_params": problem.num_dims,
+                                                 "strategy_kwargs": kw, "inner": inner_json, "command": command_line(),
+                                                 "library_version": __version__})
+        print(
+            f"synthetic env ({config.kind.upper()}) for {config.env} [native, {device}, world size {info.world_size}]: "
+            f"genome {problem.num_dims} params (hidden {config.hidden}), {config.strategy} popsize {config.popsize}, "
+            f"{config.generations} generations; inner {','.join(problem.algos)} x {config.inner_steps} synthetic steps, "
+            f"{config.agents} agent(s) x {config.episodes} real episodes per candidate\nrun folder: {run_dir}",
+            flush=True,
+        )
+    barrier(info)
+    t0 = time.perf_counter()
+    state, rows, best = run_es(
+        problem, strategy,
+        RunnerConfig(config.generations, config.seed, config.eval_every, config.checkpoint_every, config.log_every,
+                     config.max_minutes, config.max_env_steps),
+        run_dir, info, resume=bool(resume), title=f"SCB {config.env}",
+    )
+    summary: dict[str, Any] = {}
+    if info.is_main:
+        train_time = rows[-1]["wall_time"] if rows else time.perf_counter() - t0
+        last_gen = rows[-1]["generation"] if rows else 0
+        candidates = {"final": (state.mean, last_gen, "env.safetensors")}
+        if best is not None and best["generation"] != last_gen:
+            candidates["best"] = (best["mean"], best["generation"], "env_best.safetensors")
+        final_seed = derive_seed(config.seed, 10**6, Streams.FINAL)
+        synth_steps = float(last_gen) * config.popsize * config.agents * config.inner_steps
+        summary = {"env": config.env, "kind": config.kind, "generations": last_gen, "train_time_s": train_time,
+                   "env_steps": rows[-1]["env_steps"] if rows else 0,
+                   "episode_steps": rows[-1]["episode_steps"] if rows else 0, "synthetic_steps": synth_steps,
+                   "num_params": problem.num_dims,
+                   "final_population_mean_fitness": rows[-1]["fitness_mean"] if rows else None, "envs": {}}
+        table = []
+        for which, (mean, gen_of, fname) in candidates.items():
+            evals = problem.evaluate_genome(mean, config.final_seeds, config.final_episodes, final_seed) if config.final_seeds else {}
+            meta = {"command": command_line(), "library_version": __version__,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "generations": gen_of,
+                    "selected_as": "final ES mean" if which == "final" else "best ES mean by periodic evaluation",
+                    "config": asdict(config), "inner": inner_json,
+                    "eval": {k: {"iqm": v.iqm, "return_mean": v.return_mean, "return_std_across_agents": v.return_std,
+                                 "agents": len(v.per_agent), "episodes_per_agent": v.episodes,
+                                 "synthetic_steps_per_agent": v.synthetic_steps_per_agent} for k, v in evals.items()}}
+            save_synthetic_env(run_dir / fname, problem.synth, mean, meta)
+            summary["envs"][which] = {"path": str(run_dir / fname), "generation": gen_of,
+                                      "eval": {k: v.to_json() for k, v in evals.items()}}
+            table += [{"env": f"{which} (gen {gen_of})", "algo": k, "agents": len(v.per_agent), "episodes each": v.episodes,
+                       "IQM": v.iqm, "mean": v.return_mean, "spread (std)": v.return_std, "worst agent": v.return_min,
+                       "synthetic steps": v.synthetic_steps_per_agent} for k, v in evals.items()]
+        summary["env_file"] = summary["envs"]["final"]["path"]
+        write_json(run_dir / "summary.json", summary)
+        print(f"\nSynthetic envs after {last_gen} generations, {train_time:.1f}s, "
+              f"{summary['episode_steps'] / 1e6:.2f}M real-env steps in episodes, {synth_steps / 1e6:.1f}M synthetic steps; "
+              f"fresh agents with random hyperparameters, greedy real-env returns:")
+        if table:
+            print(format_table(table))
+        print("\n".join(f"env ({k}): {v['path']}" for k, v in summary["envs"].items()))
+        print(f"curves: {run_dir / 'curves.png'}")
+    cleanup(info)
+    return summary
