@@ -34,7 +34,7 @@ from torch_distill.envs.minigrid.tasks import task_step
 ACTION_P = np.array([0.14, 0.14, 0.32, 0.13, 0.08, 0.15, 0.04])
 
 EXACT_IDS = registered_ids()  # every id the registry serves is replayed against MiniGrid
-# ids of the first kernel: 8 seeds and every env ends an episode; later ids: 4 seeds, >= 500 actions
+# ids of the first kernel: 8 seeds and every env ends an episode; later ids: 3 seeds, >= 500 actions
 FIRST_IDS = {i for i in EXACT_IDS if any(k in i for k in ("Empty", "DoorKey", "FourRooms"))}
 
 
@@ -137,8 +137,12 @@ def _replay(
                 envs[i].reset()
                 if after_reset is not None:
                     after_reset(i, envs[i].unwrapped)
-            state = state_from_minigrid(envs)
-            _assert_obs(observe(state, tables, see_through_walls, has_boxes), envs, where=f"re-import {t}")
+            # re-import the restarted envs only (the others keep the kernel's state)
+            fresh = state_from_minigrid([envs[i] for i in ended])
+            idx = torch.tensor(ended)
+            state = type(state)(*(x.index_put((idx,), y) for x, y in zip(state, fresh)))
+            obs_f = observe(fresh, tables, see_through_walls, has_boxes)
+            _assert_obs(obs_f, [envs[i] for i in ended], where=f"re-import {t}")
     return counts
 
 
@@ -148,13 +152,28 @@ def _give_door_key(i: int, e: Any) -> None:
         e.carrying = Key(e.door.color)
 
 
+def _face_target_object(i: int, e: Any) -> None:
+    """Pickup tasks: even envs start next to the mission object, facing it, so that random ``pickup``s succeed."""
+    if i % 2 == 1:
+        return
+    ox, oy = e.obj.cur_pos
+    for d, (dx, dy) in enumerate(((1, 0), (0, 1), (-1, 0), (0, -1))):
+        x, y = ox - dx, oy - dy
+        if 0 < x < e.width - 1 and 0 < y < e.height - 1 and e.grid.get(x, y) is None:
+            e.agent_pos, e.agent_dir = (x, y), d
+            return
+
+
 _AFTER_RESET: dict[str, Callable[[int, Any], None]] = {"MiniGrid-Unlock-v0": _give_door_key}
+for _id in EXACT_IDS:
+    if "KeyCorridor" in _id or "UnlockPickup" in _id:
+        _AFTER_RESET[_id] = _face_target_object
 
 
 @pytest.mark.parametrize("env_id", EXACT_IDS)
 def test_exact_vs_minigrid(env_id: str) -> None:
     first = env_id in FIRST_IDS
-    seeds = [0, 1, 2, 3, 11, 12, 13, 14] if first else [0, 1, 7, 23]
+    seeds = [0, 1, 2, 3, 11, 12, 13, 14] if first else [0, 7, 23]
     # later ids: a time limit of at most 240 steps so that truncation happens within the 500 actions
     kw = {} if first else {"max_steps": min(240, gym.make(env_id).unwrapped.max_steps)}
     envs = [gym.make(env_id, **kw) for _ in seeds]
@@ -172,7 +191,8 @@ def test_exact_vs_minigrid(env_id: str) -> None:
         assert counts["lava"] > 0, counts
     if "Dynamic" in env_id:
         assert counts["neg"] > 0, counts
-    if any(k in env_id for k in ("GoTo", "Fetch", "Unlock-")):
+    # (KeyCorridorS3*: the ball's room is one cell, no start next to it; its success is not exercised here)
+    if any(k in env_id for k in ("GoTo", "Fetch", "Unlock", "KeyCorridorS4", "KeyCorridorS5", "KeyCorridorS6")):
         assert counts["goal"] > 0, counts
 
 
@@ -420,3 +440,29 @@ def test_obstacle_moves_match_minigrid_distribution() -> None:
         assert chi2_homogeneity_z(moves_ref_a[:, k], moves_ours[:, k]) < Z_MAX, k
     joint = np.array([1, 64, 64 * 64])[: moves_ours.shape[1]]
     assert chi2_homogeneity_z(moves_ref_a @ joint, moves_ours @ joint) < Z_MAX
+
+
+def test_every_id_deterministic_and_consistent() -> None:
+    """Every id: same generator seed, identical rollout; the agent always stands on a cell it may occupy;
+    fresh layouts differ across seeds for ids with random layouts."""
+    fixed = ("Empty-5x5", "Empty-6x6", "Empty-8x8", "Empty-16x16", "DistShift")
+    for env_id in registered_ids():
+        env = make(env_id)
+        outs = []
+        for seed in (0, 0, 1):
+            g = torch.Generator().manual_seed(seed)
+            state, obs = env.reset(16, g)
+            first = torch.cat([state.grid.flatten(1).long(), state.agent_pos, state.agent_dir.view(-1, 1)], 1)
+            ga = torch.Generator().manual_seed(5)
+            for _ in range(15):
+                a = torch.randint(0, env.spec.n_actions, (16,), generator=ga)
+                state, obs, r, te, tr = env.step(state, a, g)
+                b = torch.arange(16)
+                under = state.grid[b, state.agent_pos[:, 1], state.agent_pos[:, 0], 0]
+                ok = (under == OBJ["empty"]) | (under == OBJ["door"]) | (under == OBJ["goal"]) | (under == OBJ["lava"])
+                assert bool(ok.all()), env_id
+                assert bool(torch.isfinite(r).all()), env_id
+            outs.append((first, state.grid, obs.image, obs.mission))
+        assert all(torch.equal(x, y) for x, y in zip(outs[0], outs[1])), env_id
+        if not any(f in env_id for f in fixed):
+            assert not torch.equal(outs[0][0], outs[2][0]), env_id

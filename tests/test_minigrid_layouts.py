@@ -70,13 +70,15 @@ IDS_NEW = [
     "MiniGrid-KeyCorridorS6R3-v0",
     "MiniGrid-LockedRoom-v0",
     "MiniGrid-MemoryS7-v0",
+    "MiniGrid-MemoryS11-v0",
     "MiniGrid-MemoryS13Random-v0",
     "MiniGrid-MemoryS17Random-v0",
     "MiniGrid-MultiRoom-N2-S4-v0",
     "MiniGrid-MultiRoom-N4-S5-v0",
+    "MiniGrid-MultiRoom-N4-S5-v1",
     "MiniGrid-MultiRoom-N6-v0",
 ]
-N_REF_NEW = 1500
+N_REF_NEW = 1200
 
 IDS = [
     "MiniGrid-Empty-Random-5x5-v0",
@@ -89,10 +91,15 @@ IDS = [
 ]
 
 
+_HASH_W = np.random.default_rng(12345).integers(1, 2**62, size=4096, dtype=np.int64) | 1
+
+
 def _hash_rows(a: np.ndarray) -> np.ndarray:
-    """One category per row of ``a [N, ...]``, comparable across samples (the row's bytes as a string)."""
-    flat = np.ascontiguousarray(a.reshape(a.shape[0], -1).astype(np.uint8))
-    return np.array([r.tobytes().hex() for r in flat])
+    """One int64 category per row of ``a [N, ...]``, comparable across samples: a fixed random linear hash
+    modulo 2**64 (collisions have probability ~2**-64 per pair)."""
+    flat = a.reshape(a.shape[0], -1).astype(np.int64)
+    with np.errstate(over="ignore"):
+        return (flat * _HASH_W[: flat.shape[1]]).sum(1)
 
 
 def _features(
@@ -137,8 +144,9 @@ def _joint_features(
 
 
 def _layout_key(grid: np.ndarray, pos: np.ndarray, direc: np.ndarray) -> np.ndarray:
-    """Whole-layout category (grid, agent cell and direction) as strings, comparable across samples."""
-    return np.array([g.tobytes().hex() + f"{p[0]},{p[1]},{d}" for g, p, d in zip(grid, pos, direc)])
+    """Whole-layout category (grid, agent cell and direction), comparable across samples."""
+    n = grid.shape[0]
+    return _hash_rows(np.concatenate([grid.reshape(n, -1), pos.reshape(n, 2), direc.reshape(n, 1)], 1))
 
 
 def _all_features(grid, pos, direc, mission, target) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]

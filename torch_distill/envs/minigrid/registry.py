@@ -8,7 +8,16 @@ The env follows ``torch_distill.envs.core.FunctionalEnv``::
     state, obs = env.reset(4096, g, params)
     state, obs, reward, terminated, truncated = env.step(state, action, g, params)
 
-``obs`` is a :class:`MiniGridObs` (``image [B, 7, 7, 3]`` uint8, ``direction [B]``).
+``obs`` is a :class:`MiniGridObs` (``image [B, 7, 7, 3]`` uint8, ``direction [B]``, ``mission [B, 4]``
+uint8 -- the mission's object types/colours as integers, zeros for ids without a mission target).
+
+Ids (``registered_ids()``, 62): Empty 5/6/8/16 and Random 5/6, DoorKey 5/6/8/16, FourRooms, LavaGap S5-S7,
+SimpleCrossing / LavaCrossing S9N1-S9N3 and S11N5, DistShift 1/2, Dynamic-Obstacles 5/6/8/16 and Random 5/6
+(``action_space.n = 3``), GoToDoor 5/6/8, Fetch 5x5-N2/6x6-N2/8x8-N3, GoToObject 6x6-N2/8x8-N2, PutNear
+6x6-N2/8x8-N3, RedBlueDoors 6/8, Unlock, UnlockPickup, BlockedUnlockPickup, KeyCorridor S3R1-S6R3,
+LockedRoom, Memory S7/S9/S11/S13 and S13Random/S17Random, MultiRoom N2-S4/N4-S5 (v0: 6 rooms, v1: 4)/N6.
+Each is replayed step for step against Farama MiniGrid in ``tests/test_minigrid.py`` and its layout
+distribution checked in ``tests/test_minigrid_layouts.py``.
 """
 
 from __future__ import annotations
@@ -194,7 +203,7 @@ for _n, _rand in ((7, False), (9, False), (11, False), (13, False), (13, True), 
         )
     )
 # MultiRoom: (id, rooms, max room size, parallel chain attempts); N4-S5-v0 has 6 rooms in MiniGrid 3.2
-for _id, _n, _s, _k in (("N2-S4-v0", 2, 4, 8), ("N4-S5-v0", 6, 5, 24), ("N4-S5-v1", 4, 5, 12), ("N6-v0", 6, 10, 64)):
+for _id, _n, _s, _k in (("N2-S4-v0", 2, 4, 5), ("N4-S5-v0", 6, 5, 16), ("N4-S5-v1", 4, 5, 10), ("N6-v0", 6, 10, 40)):
     _register(
         MiniGridConfig(
             f"MiniGrid-MultiRoom-{_id}", (lambda n=_n, s=_s, k=_k: MultiRoomLayout(n, s, k)), 20 * _n, walled=False

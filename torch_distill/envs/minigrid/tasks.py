@@ -64,6 +64,21 @@ _NB = [(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
 BALL_BLUE = (OBJ["ball"], COLOR["blue"], 0)
 
 
+_CONSTS: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+
+def _consts(device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cached ``(neighbourhood offsets [9, 2], blue ball cell, empty cell)`` on ``device``."""
+    key = str(device)
+    if key not in _CONSTS:
+        _CONSTS[key] = (
+            torch.tensor(_NB, dtype=torch.int64, device=device),
+            torch.tensor(BALL_BLUE, dtype=torch.uint8, device=device),
+            torch.tensor((OBJ["empty"], 0, 0), dtype=torch.uint8, device=device),
+        )
+    return _CONSTS[key]
+
+
 def move_obstacles(
     grid: torch.Tensor,
     obstacles: torch.Tensor,
@@ -92,10 +107,8 @@ def move_obstacles(
     b, h, w, _ = grid.shape
     k_obs = obstacles.shape[1]
     device = grid.device
-    nb = torch.tensor(_NB, dtype=torch.int64, device=device)  # [9, 2]
+    nb, ball, empty = _consts(device)
     rows = torch.arange(b, device=device)
-    ball = torch.tensor(BALL_BLUE, dtype=torch.uint8, device=device)
-    empty = torch.tensor((OBJ["empty"], 0, 0), dtype=torch.uint8, device=device)
     new_obs = []
     oks = []
     for k in range(k_obs):
