@@ -33,8 +33,9 @@ setup(
         "mujoco": ["mujoco>=3.0", "envpool>=0.8"],
         "minigrid": ["minigrid>=3.0"],
         "torchrl": ["torchrl>=0.8", "tensordict>=0.8"],
-        "test": ["pytest>=7", "minigrid>=3.0", "envpool>=0.8", "mujoco>=3.0"],
-        "dev": ["pytest>=7", "minigrid>=3.0", "envpool>=0.8", "mujoco>=3.0", "ruff"],
+        "test": ["pytest>=7", "minigrid>=3.0", "envpool>=0.8", "mujoco>=3.0", "torchrl==0.14.*", "tensordict==0.14.*"],
+        "dev": ["pytest>=7", "minigrid>=3.0", "envpool>=0.8", "mujoco>=3.0", "torchrl==0.14.*", "tensordict==0.14.*",
+                "ruff"],
     },
     entry_points={"console_scripts": ["torch-distill=torch_distill.cli:main"]},
 )

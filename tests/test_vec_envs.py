@@ -111,3 +111,16 @@ def test_mujoco_envs_through_envpool(env_id):
     assert res.returns.shape == (2, 2) and torch.isfinite(res.returns).all()
     assert torch.all(res.lengths <= 20) and torch.all(res.lengths >= 1)
     venv.close()
+
+
+def test_minigrid_through_the_native_registry_has_flat_symbolic_obs():
+    """MiniGrid ids evaluate like any env: [N, 147 + 4 + 4] float obs (codes, one-hot direction, mission)."""
+    venv = make_vec_env("MiniGrid-GoToDoor-5x5-v0", 4)
+    obs = venv.reset(seed=0, group_size=2)
+    assert obs.shape == (4, 155) and obs.dtype == torch.float32
+    assert torch.all(obs[:, 147:151].sum(-1) == 1)  # one-hot direction
+    assert torch.all(obs[:, 151] == 4)  # mission target type: door
+    torch.testing.assert_close(obs[:2], obs[2:])
+    net = PolicyNet(venv.spec, PolicyConfig((16,), "relu"))
+    res = evaluate_policies(net, net.init(2, torch.Generator().manual_seed(0)), venv, 2, seed=1, max_steps=30)
+    assert res.returns.shape == (2, 2) and torch.all(res.returns >= 0)

@@ -1,9 +1,10 @@
 """Functional-env wrappers.
 
-``FlatSymbolicObs`` turns a MiniGrid-style observation (``image [B, 7, 7, 3]`` uint8 cell codes + ``direction [B]``)
-into one float vector per env, ``[B, 7*7*3 + 4]`` (the raw cell codes, then a one-hot direction), so that MLP
-policies, HaDES datasets and the evaluator see a plain ``[B, obs_dim]`` observation. Codes are left as numbers
-(not one-hot) to keep datasets small; the fixed observation normaliser rescales them.
+``FlatSymbolicObs`` turns a MiniGrid-style observation (``image [B, 7, 7, 3]`` uint8 cell codes, ``direction [B]``
+and, where present, ``mission [B, 4]`` codes of the target object type/colour) into one float vector per env,
+``[B, 7*7*3 + 4 + 4]`` (the raw cell codes, a one-hot direction, the mission codes), so that MLP policies, HaDES
+datasets and the evaluator see a plain ``[B, obs_dim]`` observation. Codes are left as numbers (not one-hot) to
+keep datasets small; the fixed observation normaliser rescales them.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class FlatSymbolicObs:
         self.image_numel = 1
         for s in inner.obs_shape:
             self.image_numel *= s
-        self.spec: EnvSpec = replace(inner, obs_shape=(self.image_numel + 4,))
+        self.spec: EnvSpec = replace(inner, obs_shape=(self.image_numel + 4 + 4,))
 
     def default_params(self, device: torch.device | str = "cpu") -> NamedTuple:
         return self.env.default_params(device)
@@ -35,7 +36,10 @@ class FlatSymbolicObs:
     def _flat(self, obs: Any) -> torch.Tensor:
         image = obs.image.reshape(obs.image.shape[0], -1).float()
         direction = torch.nn.functional.one_hot(obs.direction.long(), 4).float()
-        return torch.cat([image, direction], dim=-1)
+        mission = getattr(obs, "mission", None)
+        if mission is None:
+            mission = torch.zeros(image.shape[0], 4, device=image.device)
+        return torch.cat([image, direction, mission.reshape(image.shape[0], -1).float()], dim=-1)
 
     def reset(self, batch_size: int, generator: torch.Generator, params: NamedTuple | None = None):
         state, obs = self.env.reset(batch_size, generator, params)
