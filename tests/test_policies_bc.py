@@ -125,3 +125,12 @@ def test_bad_inputs():
         bc_train(net, net.init(2, torch.Generator()), torch.zeros(3, 4, 4), torch.zeros(3, 4, dtype=torch.long), BCConfig())
     with pytest.raises(ValueError, match="lr"):
         BCConfig(lr=0.0)
+
+
+def test_chunked_bc_equals_one_batch():
+    net = PolicyNet(DISCRETE, PolicyConfig((16,), "relu"))
+    params0 = net.init(7, torch.Generator().manual_seed(0))
+    states, actions = _data(DISCRETE, 7, 3, "labels")
+    cfg = BCConfig(steps=5)
+    torch.testing.assert_close(bc_train(net, params0, states, actions, cfg, chunk_size=3),
+                               bc_train(net, params0, states, actions, cfg, chunk_size=7))
