@@ -145,3 +145,18 @@ def test_cli_config_file_and_help(tmp_path):
     bad.write_text(json.dumps({"popsize": 8, "not_an_option": 1}))
     r = _cli("hades", "--config", str(bad))
     assert r.returncode == 2 and "not_an_option" in r.stderr
+
+
+def test_metrics_with_a_torn_last_line_are_read_and_truncated(tmp_path):
+    from torch_distill.log import RunLogger
+
+    log = RunLogger(tmp_path)
+    for g in (1, 2, 3):
+        log.log({"generation": g, "fitness_mean": float(g)})
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"generation": 4, "fitn')  # killed mid-write
+    assert [r["generation"] for r in log.read_metrics()] == [1, 2, 3]
+    log.truncate_after(2)
+    assert [r["generation"] for r in log.read_metrics()] == [1, 2]
+    log.log({"generation": 3, "fitness_mean": 3.0})
+    assert [r["generation"] for r in log.read_metrics()] == [1, 2, 3]

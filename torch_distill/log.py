@@ -70,7 +70,7 @@ class RunLogger:
         """On resume: drop metric rows of generations after the checkpoint (they will be recomputed)."""
         if not (self.enabled and self.metrics_path.exists()):
             return
-        keep = [ln for ln in self.metrics_path.read_text().splitlines() if ln.strip() and json.loads(ln)["generation"] <= generation]
+        keep = [json.dumps(r) for r in self.read_metrics() if r["generation"] <= generation]
         atomic_write(self.metrics_path, lambda tmp: Path(tmp).write_text("".join(k + "\n" for k in keep)))
 
     def log(self, row: dict[str, Any]) -> None:
@@ -94,9 +94,16 @@ class RunLogger:
         self.print(" | ".join(parts))
 
     def read_metrics(self) -> list[dict[str, Any]]:
+        """Metric rows; a torn last line (the process was killed while appending) is skipped."""
         if not self.metrics_path.exists():
             return []
-        return [json.loads(ln) for ln in self.metrics_path.read_text().splitlines() if ln.strip()]
+        rows = []
+        for ln in self.metrics_path.read_text().splitlines():
+            try:
+                rows.append(json.loads(ln))
+            except json.JSONDecodeError:
+                continue
+        return rows
 
     def write_json(self, name: str, obj: Any) -> None:
         if self.enabled:
