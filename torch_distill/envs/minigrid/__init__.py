@@ -22,6 +22,8 @@ from torch_distill.envs.minigrid.registry import REGISTRY, BatchedMiniGrid, Mini
 from torch_distill.envs.minigrid.tasks import TASKS, move_obstacles, task_step
 
 __all__ = [
+    "full_observation",
+    "render_rgb",
     "COLOR",
     "OBJ",
     "Layout",
