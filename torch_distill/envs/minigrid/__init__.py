@@ -18,10 +18,13 @@ from torch_distill.envs.minigrid.core import (
     transition,
 )
 from torch_distill.envs.minigrid.interop import mission_of, state_from_minigrid
+from torch_distill.envs.minigrid.render import full_observation, render_rgb
 from torch_distill.envs.minigrid.registry import REGISTRY, BatchedMiniGrid, MiniGridConfig, make, registered_ids
 from torch_distill.envs.minigrid.tasks import TASKS, move_obstacles, task_step
 
 __all__ = [
+    "full_observation",
+    "render_rgb",
     "full_observation",
     "render_rgb",
     "COLOR",
