@@ -34,6 +34,8 @@ setup(
         "minigrid": ["minigrid>=3.0"],
         "torchrl": ["torchrl>=0.8", "tensordict>=0.8"],
         "test": ["pytest>=7", "minigrid>=3.0", "envpool>=0.8", "mujoco>=3.0", "torchrl==0.14.*", "tensordict==0.14.*"],
+        # Peers of scripts/bench_gridworld.py (JAX; benchmarks only).
+        "bench": ["jax", "navix", "xminigrid", "envpool>=0.8", "minigrid>=3.0"],
         "dev": ["pytest>=7", "minigrid>=3.0", "envpool>=0.8", "mujoco>=3.0", "torchrl==0.14.*", "tensordict==0.14.*",
                 "ruff"],
     },
