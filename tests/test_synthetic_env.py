@@ -209,6 +209,15 @@ def test_save_load_round_trip(tmp_path):
     obs, _ = venv.reset(seed=0)
     obs, reward, term, _, _ = venv.step(venv.action_space.sample())
     assert obs.shape == (4, 4) and reward.shape == (4,) and term.all()
+    # ... and as a torchrl env that passes check_env_specs
+    pytest.importorskip("torchrl")
+    from torchrl.envs.utils import check_env_specs
+
+    from torch_distill.envs.torchrl_adapter import TorchRLEnv
+    trl = TorchRLEnv(loaded, num_envs=4)
+    check_env_specs(trl)
+    td = trl.rollout(3, break_when_any_done=False)  # every SCB step ends an episode (length 1)
+    assert td.batch_size == torch.Size([4, 3])
 
 
 # ---------------------------------------------------------------------------------------------------- end to end
