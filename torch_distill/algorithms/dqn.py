@@ -31,6 +31,7 @@ from torch import Tensor
 from torch.func import grad_and_value
 
 from torch_distill.algorithms.rl_common import (
+    ReplayBuffer,
     EpisodeTracker,
     FlatMLP,
     clip_grad_norm,
@@ -291,13 +292,7 @@ def dqn_train(
     # replay buffer [M, C, ...], written at the same slots for every member
     cap = (config.buffer_size // n) * n
     d = spec.obs_dim
-    b_obs = torch.zeros(M, cap, d, device=dev)
-    b_next = torch.zeros(M, cap, d, device=dev)
-    b_act = torch.zeros(M, cap, dtype=torch.int64, device=dev)
-    b_rew = torch.zeros(M, cap, device=dev)
-    b_term = torch.zeros(M, cap, device=dev)
-    b_w = torch.zeros(M, cap, device=dev)
-    pos, size = 0, 0
+    buf = ReplayBuffer(M, cap, d, (), torch.int64, dev)
 
     state, obs = env.reset(M * n, generator, env_params)
     tracker = EpisodeTracker(M, n, dev)
@@ -321,22 +316,12 @@ def dqn_train(
         state, obs, reward, term, trunc = env.step(state, action.reshape(M * n), generator, env_params)
         reward, term, trunc = reward.reshape(M, n), term.reshape(M, n), trunc.reshape(M, n)
         tracker.update(reward, term | trunc)
-        sl = slice(pos, pos + n)
-        b_obs[:, sl] = o
-        b_next[:, sl] = obs.reshape(M, n, d)
-        b_act[:, sl] = action
-        b_rew[:, sl] = reward
-        b_term[:, sl] = term.float()
-        b_w[:, sl] = (term | ~trunc).float()
-        pos = (pos + n) % cap
-        size = min(size + n, cap)
+        buf.add(o, obs.reshape(M, n, d), action, reward, term, trunc)
 
         if step + n > config.learning_starts and it % config.train_frequency == 0:
             for g in range(config.gradient_steps):
-                idx = randint(fold_in(k, 10 + g), size, (config.batch_size,))  # [M, b]
-                s_obs = torch.take_along_dim(b_obs, idx.unsqueeze(-1), dim=1)
-                s_next = torch.take_along_dim(b_next, idx.unsqueeze(-1), dim=1)
-                s_act, s_rew, s_term, s_w = (torch.take_along_dim(x, idx, dim=1) for x in (b_act, b_rew, b_term, b_w))
+                idx = randint(fold_in(k, 10 + g), buf.size, (config.batch_size,))  # [M, b]
+                s_obs, s_act, s_rew, s_next, s_term, s_w = buf.sample(idx)
                 with torch.no_grad():
                     q_next_t = net.q_values(target_params, s_next)  # [M, b, A]
                     a_star = q_next_t.argmax(-1)

@@ -26,6 +26,7 @@ from torch import Tensor
 from torch.func import grad_and_value
 
 from torch_distill.algorithms.rl_common import (
+    ReplayBuffer,
     EpisodeTracker,
     FlatMLP,
     clip_grad_norm,
@@ -195,13 +196,7 @@ def td3_train(
 
     cap = (config.buffer_size // n) * n
     d, A = spec.obs_dim, spec.action_dim
-    b_obs = torch.zeros(M, cap, d, device=dev)
-    b_next = torch.zeros(M, cap, d, device=dev)
-    b_act = torch.zeros(M, cap, A, device=dev)
-    b_rew = torch.zeros(M, cap, device=dev)
-    b_term = torch.zeros(M, cap, device=dev)
-    b_w = torch.zeros(M, cap, device=dev)
-    pos, size = 0, 0
+    buf = ReplayBuffer(M, cap, d, (A,), torch.float32, dev)
 
     state, obs = env.reset(M * n, generator, env_params)
     tracker = EpisodeTracker(M, n, dev)
@@ -226,24 +221,13 @@ def td3_train(
         state, obs, reward, term, trunc = env.step(state, action.reshape(M * n, A), generator, env_params)
         reward, term, trunc = reward.reshape(M, n), term.reshape(M, n), trunc.reshape(M, n)
         tracker.update(reward, term | trunc)
-        sl = slice(pos, pos + n)
-        b_obs[:, sl] = o
-        b_next[:, sl] = obs.reshape(M, n, d)
-        b_act[:, sl] = action
-        b_rew[:, sl] = reward
-        b_term[:, sl] = term.float()
-        b_w[:, sl] = (term | ~trunc).float()
-        pos = (pos + n) % cap
-        size = min(size + n, cap)
+        buf.add(o, obs.reshape(M, n, d), action, reward, term, trunc)
 
         if step + n > config.learning_starts:
             for g in range(config.gradient_steps):
                 kg = fold_in(k, 10 + g)
-                idx = (uniform(fold_in(kg, 1), (config.batch_size,)) * size).long().clamp_max(size - 1)
-                s_obs = torch.take_along_dim(b_obs, idx.unsqueeze(-1), dim=1)
-                s_next = torch.take_along_dim(b_next, idx.unsqueeze(-1), dim=1)
-                s_act = torch.take_along_dim(b_act, idx.unsqueeze(-1), dim=1)
-                s_rew, s_term, s_w = (torch.take_along_dim(x, idx, dim=1) for x in (b_rew, b_term, b_w))
+                idx = (uniform(fold_in(kg, 1), (config.batch_size,)) * buf.size).long().clamp_max(buf.size - 1)
+                s_obs, s_act, s_rew, s_next, s_term, s_w = buf.sample(idx)
                 with torch.no_grad():
                     eps = normal(fold_in(kg, 2), (config.batch_size, A)) * col["policy_noise"]
                     eps = torch.maximum(torch.minimum(eps, col["noise_clip"]), -col["noise_clip"]) * nets.scale
