@@ -93,6 +93,9 @@ class EvaluateEnvConfig:
     """Torch device."""
     json_out: str | None = None
     """Also write the result as JSON to this path."""
+    deterministic: bool = False
+    """Act greedily on the real env (default: sample from the agents' policies, as the SCB reference; DQN and
+    TD3/DDPG are greedy either way)."""
 
 
 class CLIError(Exception):
@@ -178,7 +181,7 @@ def _cmd_evaluate_env(args: list[str]) -> int:
 
     cfg: EvaluateEnvConfig = _parse(EvaluateEnvConfig, args, "torch-distill evaluate-env")
     res = evaluate_synthetic_env(cfg.env_file, cfg.algos, cfg.seeds, cfg.episodes, cfg.inner_steps, seed=cfg.seed,
-                                 device=cfg.device)
+                                 device=cfg.device, deterministic=cfg.deterministic)
     print(format_table([{"algo": k, "agents": len(v.per_agent), "IQM": v.iqm, "mean": v.return_mean,
                          "spread (std)": v.return_std, "worst agent": v.return_min,
                          "synthetic steps": v.synthetic_steps_per_agent, "real eval steps": v.real_eval_steps}

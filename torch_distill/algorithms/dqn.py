@@ -243,6 +243,7 @@ def dqn_train(
     keys: Tensor | None = None,
     init_params: Tensor | None = None,
     logger: Callable[[dict[str, float]], None] | None = None,
+    callback: Callable[[int, Tensor], None] | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Train ``M = num_members`` DQN agents at once on ``M * num_envs`` rows of ``env`` (discrete actions).
 
@@ -255,6 +256,8 @@ def dqn_train(
         keys: ``[M]`` int64 per-member keys; member ``m``'s init, exploration and replay sampling depend only on it.
         init_params: optional ``[M, P]`` initial online parameters (the target starts as a copy).
         logger: called with host floats every ``config.log_interval`` metric records.
+        callback: called as ``callback(env_steps_per_member, params [M, P])`` at every metrics record (e.g. to
+            evaluate the agents on another env during training: learning curves, steps to solve).
 
     Returns:
         ``(params [M, P], metrics)``; build the network with :func:`make_qnetwork` to act
@@ -344,6 +347,8 @@ def dqn_train(
             for name, v in zip(("episode_return", "episode_length", "loss", "epsilon"), (ep_ret, ep_len, last_loss, eps)):
                 hist[name].append(v)
             steps_rec.append((it + 1) * n)
+            if callback is not None:
+                callback((it + 1) * n, params)
             if logger is not None and config.log_interval > 0 and len(steps_rec) % config.log_interval == 0:
                 logger({"env_steps": (it + 1) * n, "episode_return": float(ep_ret.nanmean()),
                         "loss": float(last_loss.nanmean()), "epsilon": float(eps.mean())})

@@ -42,7 +42,7 @@ from torch_distill.algorithms.rl_common import (
 from torch_distill.envs.core import EnvSpec, FunctionalEnv
 from torch_distill.es.optim import adam_init, adam_update
 
-__all__ = ["PPOConfig", "ActorCritic", "ppo_loss", "ppo_train", "ppo_act"]
+__all__ = ["PPOConfig", "ActorCritic", "ppo_loss", "ppo_train", "ppo_act", "ppo_sample"]
 
 HParam = float | Tensor
 
@@ -176,6 +176,19 @@ def ppo_act(net: ActorCritic, params: Tensor, obs: Tensor) -> Tensor:
         return out.argmax(-1)
     low, high = _bounds(net.spec, obs.device)
     return torch.maximum(torch.minimum(out, high), low)
+
+
+def ppo_sample(net: ActorCritic, params: Tensor, obs: Tensor, generator: torch.Generator) -> Tensor:
+    """Actions sampled from the policy (Gumbel-max over the logits / Gaussian clipped to the action bounds) with
+    noise from ``generator``. ``params [M, P]``, ``obs [M, B, obs_dim]``; one draw of shape ``[B, ...]`` per call,
+    shared by the ``M`` members (common random numbers: a member's actions do not depend on ``M``)."""
+    out, log_std = net.policy(params, obs)
+    if net.discrete:
+        u = torch.rand(out.shape[-2:], generator=generator, device=out.device).clamp_(1e-12, 1.0 - 1e-7)
+        return (out - torch.log(-torch.log(u))).argmax(-1)
+    noise = torch.randn(out.shape[-2:], generator=generator, device=out.device)
+    low, high = _bounds(net.spec, obs.device)
+    return torch.maximum(torch.minimum(out + torch.exp(log_std) * noise, high), low)
 
 
 def _bounds(spec: EnvSpec, device: torch.device) -> tuple[Tensor, Tensor]:

@@ -131,6 +131,7 @@ _ACT: dict[str, Callable[[Tensor], Tensor]] = {
     "tanh": torch.tanh,
     "elu": torch.nn.functional.elu,
     "gelu": torch.nn.functional.gelu,
+    "leaky_relu": torch.nn.functional.leaky_relu,  # negative slope 0.01, as torch.nn.LeakyReLU()
 }
 
 

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from torch_distill.algorithms.common import RunOptions
 from torch_distill.algorithms.dqn import DQNConfig, dqn_act, dqn_train, make_qnetwork
-from torch_distill.algorithms.ppo import ActorCritic, PPOConfig, ppo_act, ppo_train
+from torch_distill.algorithms.ppo import ActorCritic, PPOConfig, ppo_act, ppo_sample, ppo_train
 from torch_distill.algorithms.rl_common import (
     evaluate_greedy,
     make_keys,
@@ -74,6 +74,7 @@ INNER_ALGOS = ("ppo", "dqn", "td3", "ddpg")
 _HPARAMS = 101
 _AGENTS = 102
 _SYNTH = 103
+_ACTIONS = 104
 
 _LR = [1e-2, 5e-3, 1e-3, 5e-4, 1e-4]
 _GAMMA = [1.0, 0.99, 0.95, 0.9, 0.8]
@@ -99,8 +100,9 @@ class SynthEnvConfig(RunOptions):
 
     Defaults follow the SCB reference (SNES sigma 0.05, temperature 0; 32-unit sub-networks; 10k synthetic steps;
     algorithms alternated per generation; hyperparameters re-sampled per generation) with a CPU-sized population.
-    Agents are always evaluated greedily on the native torch env (``deterministic_eval``, ``obs_norm`` and
-    ``backend`` other than native do not apply: agents see raw observations, as in the reference).
+    Agents are evaluated on the native torch env, sampling actions from their policies as the reference (rejax's
+    ``act``) unless ``deterministic_eval`` (DQN and TD3/DDPG always act greedily); ``obs_norm`` and ``backend``
+    other than native do not apply: agents see raw observations, as in the reference.
     """
 
     env: str = "CartPole-v1"
@@ -210,7 +212,9 @@ def parse_algos(algos: str, discrete: bool | None) -> list[str]:
 class InnerAlgo:
     """One inner RL algorithm with its structural config, hyperparameter space and greedy action function.
 
-    ``train(config, env, env_params, generator, M, keys) -> params [M, P]``; ``act(params [M, P], obs [M, E, d])``.
+    ``train(config, env, env_params, generator, M, keys) -> params [M, P]``; ``act(params [M, P], obs [M, E, d])``
+    (deterministic); ``sample(params, obs, generator)`` draws from the agent's stochastic policy (None: the
+    algorithm's policy is deterministic -- DQN's greedy policy, TD3/DDPG's actor).
     """
 
     name: str
@@ -218,6 +222,13 @@ class InnerAlgo:
     space: dict[str, list[float]]
     train: Callable[..., tuple[Tensor, dict[str, Tensor]]]
     act: Callable[[Tensor, Tensor], Tensor]
+    sample: Callable[[Tensor, Tensor, torch.Generator], Tensor] | None = None
+
+    def policy(self, deterministic: bool, generator: torch.Generator) -> Callable[[Tensor, Tensor], Tensor]:
+        """The evaluation action function: :attr:`act`, or :attr:`sample` drawing from ``generator``."""
+        if deterministic or self.sample is None:
+            return self.act
+        return functools.partial(self.sample, generator=generator)
 
     @property
     def num_envs(self) -> int:
@@ -246,7 +257,7 @@ def make_inner_algo(name: str, spec: EnvSpec, inner_steps: int, hidden: tuple[in
         if not spec.discrete:
             space["lr"] = [x for x in space["lr"] if x < 1e-2]
         net = ActorCritic(spec, hidden, activation)
-        return InnerAlgo(name, cfg, space, ppo_train, functools.partial(ppo_act, net))
+        return InnerAlgo(name, cfg, space, ppo_train, functools.partial(ppo_act, net), functools.partial(ppo_sample, net))
     if name == "dqn":
         if not spec.discrete:
             raise ValueError(f"{spec.env_id}: dqn needs a discrete action space")
@@ -374,12 +385,17 @@ class SynthEnvProblem:
         keys = keys.repeat(num_members // self.cfg.agents)
         return algo, cfg, keys, derive_seed(self.cfg.seed, generation, _SYNTH)
 
-    def evaluate_agents(self, algo: InnerAlgo, params: Tensor, episodes: int, seed: int, horizon: int) -> tuple[Tensor, Tensor, int]:
-        """Greedy real-env returns ``[M, episodes]`` (same start states for every agent), steps within episodes
-        (0-dim tensor) and env steps executed."""
+    def evaluate_agents(self, algo: InnerAlgo, params: Tensor, episodes: int, seed: int, horizon: int,
+                        deterministic: bool | None = None) -> tuple[Tensor, Tensor, int]:
+        """Real-env returns ``[M, episodes]`` (same start states for every agent), steps within episodes (0-dim
+        tensor) and env steps executed. Actions are sampled from the agents' policies unless ``deterministic_eval``
+        (or the algorithm's policy is deterministic); the same action noise for every agent (common random numbers)."""
         counter = _StepCounter(self.real_env)
         gen = torch.Generator(device=self.device).manual_seed(seed)
-        ret = evaluate_greedy(algo.act, params, counter, episodes, gen, max_steps=horizon)
+        act_gen = torch.Generator(device=self.device).manual_seed(derive_seed(seed, 0, _ACTIONS))
+        det = self.cfg.deterministic_eval if deterministic is None else deterministic
+        ret = evaluate_greedy(algo.policy(det, act_gen), params, counter, episodes, gen,
+                              max_steps=horizon)
         return ret, counter.episode_steps, counter.env_steps
 
     def fitness(self, genomes: Tensor, generation: int) -> tuple[Tensor, dict[str, Tensor]]:
@@ -391,9 +407,11 @@ class SynthEnvProblem:
         fit = ret.reshape(p, r * self.cfg.episodes).mean(-1)
         return fit, {"env_steps": torch.tensor(float(env_steps)), "episode_steps": ep_steps.float()}
 
-    def evaluate_genome(self, genome: Tensor, agents: int, episodes: int, seed: int) -> dict[str, AlgoEvalResult]:
+    def evaluate_genome(self, genome: Tensor, agents: int, episodes: int, seed: int,
+                        deterministic: bool | None = None) -> dict[str, AlgoEvalResult]:
         """Train ``agents`` agents per algorithm (each with its own random hyperparameters and key) on ``genome [G]``
-        and evaluate them greedily on the real env (full horizon)."""
+        and evaluate them on the real env (full horizon; greedy if ``deterministic``, default the config's
+        ``deterministic_eval``)."""
         out = {}
         for i, name in enumerate(self.algos):
             algo = self.inner[name]
@@ -403,7 +421,8 @@ class SynthEnvProblem:
                 cfg, _ = algo.sample_config(agents, torch.Generator(device=self.device).manual_seed(s), shared=False)
             keys = make_keys(derive_seed(seed, i, _AGENTS) & 0x7FFFFFFF, agents, self.device)
             params = train_on_synthetic(algo, self.synth, genome.unsqueeze(0), agents, cfg, keys, derive_seed(seed, i, _SYNTH))
-            ret, ep_steps, _ = self.evaluate_agents(algo, params, episodes, derive_seed(seed, i, Streams.ENV), self.horizon_end)
+            ret, ep_steps, _ = self.evaluate_agents(algo, params, episodes, derive_seed(seed, i, Streams.ENV), self.horizon_end,
+                                                    deterministic)
             out[name] = AlgoEvalResult.from_returns(name, ret, self.cfg.inner_steps, float(ep_steps))
         return out
 
@@ -456,12 +475,14 @@ def evaluate_synthetic_env(
     hparams: Literal["sampled", "default"] = "sampled",
     seed: int = 12345,
     device: torch.device | str = "cpu",
+    deterministic: bool = False,
 ) -> dict[str, AlgoEvalResult]:
     """Train ``seeds`` fresh agents per algorithm (random hyperparameters from the reference lists) on a synthetic env
     (or a saved file) and report their greedy returns on the real env (IQM, mean, spread).
 
     ``inner_steps`` defaults to the one recorded in the file (else 10k). The agents' architecture is the recorded one
-    (else 64,64 with tanh for discrete, relu for continuous actions).
+    (else 64,64 with tanh for discrete, relu for continuous actions). Agents sample actions from their policies
+    (as the reference) unless ``deterministic``; DQN and TD3/DDPG always act greedily.
     """
     from torch_distill.envs.vec import make_native
 
@@ -479,7 +500,7 @@ def evaluate_synthetic_env(
                          final_seeds=seeds, eval_agents=max(1, seeds), seed=seed, device=str(device))
     problem = SynthEnvProblem(cfg, make_native(env.real_spec.env_id), device)
     problem.synth = env.with_latent_period(None)
-    return problem.evaluate_genome(env.genome.to(device), max(1, seeds), episodes, seed)
+    return problem.evaluate_genome(env.genome.to(device), max(1, seeds), episodes, seed, deterministic)
 
 
 # ---------------------------------------------------------------------------------------------------- orchestration
