@@ -14,7 +14,6 @@ threads; envpool uses its own pool (`num_threads=0`: all cores).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,7 +100,7 @@ def test_killed_run_resumes_to_the_same_state(tmp_path):
     resumed = _cli("hades", "--resume", str(tmp_path / "killed"))
     out, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, out
-    assert f"resumed from" in out
+    assert "resumed from" in out
     a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)
     b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)
     assert a["generation"] == b["generation"] == 8
@@ -113,6 +112,18 @@ def test_killed_run_resumes_to_the_same_state(tmp_path):
     assert torch.equal(da.states, db.states)
     rows = [json.loads(x) for x in metrics.read_text().splitlines()]
     assert [r["generation"] for r in rows] == list(range(1, 9))
+    # a finished run can be extended: --resume with a larger --generations continues it (and records the new value)
+    extended = _cli("hades", "--resume", str(tmp_path / "killed"), "--generations", "10", "--final-seeds", "0")
+    out, _ = extended.communicate(timeout=600)
+    assert extended.returncode == 0, out
+    assert torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["generation"] == 10
+    rows = [json.loads(x) for x in metrics.read_text().splitlines()]
+    assert [r["generation"] for r in rows] == list(range(1, 11))
+    assert json.loads((tmp_path / "killed" / "config.json").read_text())["config"]["generations"] == 10
+    # options that change what the run computes cannot be changed on resume
+    bad = _cli("hades", "--resume", str(tmp_path / "killed"), "--popsize", "8")
+    out, _ = bad.communicate(timeout=600)
+    assert bad.returncode == 2 and "popsize" in out and "cannot change" in out and "Traceback" not in out
 
 
 def test_torchrun_two_processes_match_one(tmp_path):

@@ -163,11 +163,13 @@ def test_horizon_curriculum_and_iqm():
 
 def test_config_bad_input():
     with pytest.raises(ValueError, match="unknown algorithm"):
-        _tiny_config(algos="ppo,sac").validate()
+        _tiny_config(algos="ppo,a2c").validate()
     with pytest.raises(ValueError, match="cannot act in a continuous"):
         SynthEnvProblem(_tiny_config(env="Pendulum-v1", algos="dqn"), make_native("Pendulum-v1"), torch.device("cpu"))
     with pytest.raises(ValueError, match="kind="):
-        _tiny_config(kind="mdp").validate()
+        _tiny_config(kind="world-model").validate()
+    with pytest.raises(ValueError, match="reward_mode="):
+        _tiny_config(kind="reward", reward_mode="multiplicative").validate()
     with pytest.raises(ValueError, match="backend="):
         _tiny_config(backend="envpool").validate()
     with pytest.raises(ValueError, match="inner_steps"):
@@ -277,3 +279,26 @@ def test_scb_cartpole_learning_signal(tmp_path):
     ev = summary["envs"]["final"]["eval"]
     print({k: (round(v["iqm"], 1), round(v["return_mean"], 1)) for k, v in ev.items()}, f"{summary['train_time_s']:.0f}s")
     assert ev["dqn"]["return_mean"] >= 150
+
+
+@pytest.mark.parametrize("kind", ["mdp", "reward"])
+def test_mdp_and_reward_kinds_population_fitness(kind):
+    """Neural-MDP / reward-network problems: DDQN inner loops with sampled lr, batch size and width (shared by the
+    generation), population fitness == separate evaluations, and a saved env evaluates again after loading."""
+    cfg = _tiny_config(env="CartPole-v0", kind=kind, inner_steps=300, agents=1, popsize=2)
+    problem = SynthEnvProblem(cfg, make_native(cfg.env), torch.device("cpu"))
+    assert problem.algos == ["dqn"] and problem.synth.kind == kind
+    expected = {"mdp": 3 * ((2 + 4) * 83 + 83) + 83 * 4 + 4 + 2 * (83 + 1), "reward": 4 * 64 + 64 + 64 * 64 + 64 + 65}
+    assert problem.num_dims == expected[kind]
+    algo, cfg0, keys, _ = problem.generation_setup(0, 2)
+    assert algo.structural and cfg0.batch_size != 199 and cfg0.hidden != (57,)
+    assert 199 / 3 <= cfg0.batch_size <= 199 * 3 and 19 <= cfg0.hidden[0] <= 171
+    assert torch.all(cfg0.lr == cfg0.lr[0]) and 3.04e-4 / 3 <= float(cfg0.lr[0]) <= 3 * 3.04e-4
+    mean = problem.initial_mean()
+    genomes = mean + 0.05 * torch.randn(2, mean.numel(), generator=torch.Generator().manual_seed(1))
+    fit, _ = problem.fitness(genomes, 0)
+    separate = torch.cat([problem.fitness(genomes[i:i + 1], 0)[0] for i in range(2)])
+    torch.testing.assert_close(fit, separate)
+    res = problem.evaluate_genome(mean, 2, 2, seed=3)
+    assert len(res["dqn"].per_agent) == 2 and all(math.isfinite(x) for x in res["dqn"].per_agent)
+    json.dumps(problem.inner["dqn"].to_json())

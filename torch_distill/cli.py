@@ -102,6 +102,18 @@ class CLIError(Exception):
     pass
 
 
+def _explicit_options(args: list[str]) -> set[str]:
+    """Config field names given explicitly on the command line (``--max-minutes 5`` -> ``max_minutes``)."""
+    out = set()
+    for a in args:
+        if a.startswith("--") and len(a) > 2:
+            name = a[2:].split("=", 1)[0]
+            if name.startswith("no-"):
+                name = name[3:]
+            out.add(name.replace("-", "_"))
+    return out - {"config"}
+
+
 def _pop_resume(args: list[str]) -> tuple[str | None, list[str]]:
     """Split ``--resume RUN_DIR`` off the arguments."""
     if "--resume" not in args:
@@ -152,7 +164,7 @@ def _cmd_hades(args: list[str]) -> int:
 
     resume, args = _pop_resume(args)
     cfg = _parse(HadesConfig, args, "torch-distill hades")
-    run_hades(cfg, resume=resume)
+    run_hades(cfg, resume=resume, resume_overrides=_explicit_options(args) if resume else ())
     return 0
 
 
@@ -161,7 +173,7 @@ def _cmd_direct_es(args: list[str]) -> int:
 
     resume, args = _pop_resume(args)
     cfg = _parse(DirectESConfig, args, "torch-distill direct-es")
-    run_direct_es(cfg, resume=resume)
+    run_direct_es(cfg, resume=resume, resume_overrides=_explicit_options(args) if resume else ())
     return 0
 
 
@@ -170,7 +182,7 @@ def _cmd_synth_env(args: list[str]) -> int:
 
     resume, args = _pop_resume(args)
     cfg = _parse(SynthEnvConfig, args, "torch-distill synth-env")
-    run_synth_env(cfg, resume=resume)
+    run_synth_env(cfg, resume=resume, resume_overrides=_explicit_options(args) if resume else ())
     return 0
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import math
 import time
 from dataclasses import dataclass
@@ -133,6 +136,36 @@ def make_run_dir(out: str, name: str | None, default_name: str, resume: str | No
     if (run_dir / "checkpoint.pt").exists():
         raise FileExistsError(f"run folder {run_dir} already holds a run; use --resume {run_dir} or another --name")
     return run_dir
+
+
+RESUME_OVERRIDABLE = frozenset({"generations", "max_minutes", "max_env_steps", "eval_every", "checkpoint_every",
+                                "log_every", "threads", "device", "final_seeds", "final_episodes"})
+"""Options a resumed run may change (``--resume RUN --generations 200`` extends a run); every other option is the
+stored one, so the resumed run computes what the uninterrupted run would have."""
+
+
+def resumed_config(cls: type, config: Any, run_dir: Path, overrides: Any = ()) -> Any:
+    """The stored config of ``run_dir`` with the fields named in ``overrides`` (a subset of
+    :data:`RESUME_OVERRIDABLE`) taken from ``config``; the device is taken from ``config`` unless it is "auto".
+    When anything changed, ``config.json`` is rewritten (atomically) so a later resume sees the new values."""
+    from torch_distill.io import write_json
+
+    path = run_dir / "config.json"
+    record = json.loads(path.read_text())
+    stored = record["config"]
+    bad = sorted(set(overrides) - RESUME_OVERRIDABLE)
+    if bad:
+        raise ValueError(f"--resume: option(s) {bad} cannot change in a resumed run (they would change what it "
+                         f"computes); options that can: {sorted(RESUME_OVERRIDABLE)}")
+    new = dict(stored)
+    for name in overrides:
+        new[name] = getattr(config, name)
+    if config.device != "auto":
+        new["device"] = config.device
+    if new != stored and os.environ.get("RANK", "0") == "0":
+        record["config"] = new
+        write_json(path, record)
+    return cls(**new)
 
 
 def command_line() -> str:

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
-from torch_distill.algorithms.common import RealEnvEvaluator, RunOptions, command_line, make_run_dir, resolve_device
+from torch_distill.algorithms.common import (
+    RealEnvEvaluator,
+    RunOptions,
+    command_line,
+    make_run_dir,
+    resolve_device,
+    resumed_config,
+)
 from torch_distill.evaluation import ObsNormalizer
 from torch_distill.policies import PolicyConfig, PolicyNet, parse_hidden
 from torch_distill.runner import RunnerConfig, Streams, derive_seed, run_es
@@ -105,7 +112,8 @@ class DirectESProblem:
             self.evaluator.normalizer = ObsNormalizer(state["obs_mean"].to(self.device), state["obs_var"].to(self.device))
 
 
-def run_direct_es(config: DirectESConfig, resume: str | None = None) -> dict[str, Any]:
+def run_direct_es(config: DirectESConfig, resume: str | None = None,
+                  resume_overrides: Collection[str] = ()) -> dict[str, Any]:
     """Run the direct-ES baseline end to end; writes ``policy.safetensors`` and ``summary.json`` (rank 0)."""
     from safetensors.torch import save_file
 
@@ -116,7 +124,7 @@ def run_direct_es(config: DirectESConfig, resume: str | None = None) -> dict[str
 
     if resume:
         run_dir = make_run_dir(config.out, None, "", resume)
-        config = DirectESConfig(**json.loads((run_dir / "config.json").read_text())["config"])
+        config = resumed_config(DirectESConfig, config, run_dir, resume_overrides)
     config.validate()
     if config.threads:
         torch.set_num_threads(config.threads)

@@ -16,8 +16,8 @@ starts at zero and is unbounded, as the reference; states live in the normalised
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -357,17 +357,17 @@ def evaluate_dataset(
 
 
 # ------------------------------------------------------------------------------------------------ orchestration
-def run_hades(config: HadesConfig, resume: str | None = None) -> dict[str, Any]:
+def run_hades(config: HadesConfig, resume: str | None = None,
+              resume_overrides: Collection[str] = ()) -> dict[str, Any]:
     """Run HaDES end to end: ES loop, final evaluation, dataset file, summary (rank 0 writes; all ranks compute).
 
     Returns the summary dict (rank 0) or ``{}`` (other ranks).
     """
     import json
-    import sys
     import time
 
     from torch_distill import __version__
-    from torch_distill.algorithms.common import command_line, make_run_dir, resolve_device
+    from torch_distill.algorithms.common import command_line, make_run_dir, resolve_device, resumed_config
     from torch_distill.distributed import barrier, cleanup, init_distributed
     from torch_distill.es.strategies import make_strategy
     from torch_distill.io import save_dataset
@@ -376,8 +376,7 @@ def run_hades(config: HadesConfig, resume: str | None = None) -> dict[str, Any]:
 
     if resume:
         run_dir = make_run_dir(config.out, None, "", resume)
-        stored = json.loads((run_dir / "config.json").read_text())["config"]
-        config = HadesConfig(**{**stored, "device": config.device if config.device != "auto" else stored["device"]})
+        config = resumed_config(HadesConfig, config, run_dir, resume_overrides)
     config.validate()
     if config.threads:
         torch.set_num_threads(config.threads)

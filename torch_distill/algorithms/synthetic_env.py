@@ -20,11 +20,12 @@ evaluate_greedy`, ``episodes`` episodes per agent, optional linear horizon curri
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -35,6 +36,7 @@ from torch_distill.algorithms.common import RunOptions
 from torch_distill.algorithms.dqn import DQNConfig, dqn_act, dqn_train, make_qnetwork
 from torch_distill.algorithms.ppo import ActorCritic, PPOConfig, ppo_act, ppo_sample, ppo_train
 from torch_distill.algorithms.rl_common import (
+    LogUniform,
     evaluate_greedy,
     make_keys,
     sample_hparams,
@@ -49,8 +51,11 @@ from torch_distill.algorithms.td3 import (
 )
 from torch_distill.envs.core import EnvSpec, FunctionalEnv
 from torch_distill.envs.synthetic import (
-    SCBParams,
+    RewardNetworkEnv,
     SyntheticContextualBandit,
+    SyntheticEnvBase,
+    SyntheticEnvParams,
+    SyntheticMDP,
     load_synthetic_env,
 )
 from torch_distill.policies import parse_hidden
@@ -107,21 +112,36 @@ class SynthEnvConfig(RunOptions):
 
     env: str = "CartPole-v1"
     """Real environment id (a native torch env, see ``torch-distill envs``)."""
-    kind: Literal["scb"] = "scb"
-    """Synthetic env kind: scb (synthetic contextual bandit; episode length 1)."""
+    kind: Literal["scb", "mdp", "reward"] = "scb"
+    """Synthetic env kind: scb (synthetic contextual bandit, Liesen et al.; episode length 1), mdp (neural MDP with
+    transition/reward/done heads, Ferreira et al.) or reward (real dynamics, learned reward network)."""
     algos: str = "auto"
     """Comma-separated inner algorithms, alternated round-robin by generation: ppo, dqn (discrete), td3, ddpg
-    (continuous). auto: ppo,dqn for discrete actions, ppo,td3 for continuous ones."""
+    (continuous). auto: ppo,dqn for discrete actions, ppo,td3 for continuous ones (scb); dqn (DDQN with the
+    Ferreira et al. hyperparameters) or td3 (mdp, reward)."""
     inner_steps: int = 10_000
     """Synthetic env steps per trained agent (reference: 10k)."""
     agents: int = 1
     """Agents trained per candidate env (common random numbers across candidates)."""
     hparams: Literal["sampled", "default"] = "sampled"
     """Inner hyperparameters: re-sampled from the reference lists every generation, or fixed defaults."""
-    hidden: str = "32"
-    """Hidden widths of the SCB's initial-state and reward networks (reference: 32)."""
+    hidden: str = "auto"
+    """Hidden widths of the synthetic env's networks (auto: 32 for scb as Liesen et al., 83 for mdp as Ferreira et al.
+    on CartPole, 64,64 for reward)."""
+    activation: str = "auto"
+    """Hidden activation of the synthetic env's networks (auto: relu for scb, leaky_relu for mdp and reward)."""
     latent_dim: int | None = None
-    """Latent size of the initial-state network (default: the observation size, as the reference)."""
+    """Latent size of a learned initial-state network (default: the observation size, as the reference)."""
+    initial_state: Literal["real", "learned"] = "real"
+    """mdp: initial states drawn from the real env (Ferreira et al.) or from a learned network over a latent."""
+    transition: Literal["direct", "delta"] = "direct"
+    """mdp: the transition head outputs the next state (Ferreira et al.) or its change."""
+    reward_mode: Literal["additive", "exclusive"] = "additive"
+    """reward: the learned reward is added to the real one or replaces it."""
+    potential: bool = True
+    """reward: potential-based shaping gamma Phi(s') - Phi(s) (else an MLP over [state, action])."""
+    reward_gamma: float = 0.99
+    """reward: the gamma of the potential-based shaping."""
     agent_hidden: str = "64,64"
     """Hidden widths of the inner agents' networks."""
     agent_activation: str = "auto"
@@ -163,8 +183,16 @@ class SynthEnvConfig(RunOptions):
             raise ValueError(f"inner_steps={self.inner_steps}: expected >= 100 synthetic steps")
         if self.final_seeds < 0:
             raise ValueError(f"final_seeds={self.final_seeds}: expected >= 0")
-        if self.kind != "scb":
-            raise ValueError(f"kind={self.kind!r}: expected 'scb' (neural MDPs and reward networks are not built yet)")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind={self.kind!r}: expected one of {list(KINDS)}")
+        if self.initial_state not in ("real", "learned"):
+            raise ValueError(f"initial_state={self.initial_state!r}: expected 'real' or 'learned'")
+        if self.transition not in ("direct", "delta"):
+            raise ValueError(f"transition={self.transition!r}: expected 'direct' or 'delta'")
+        if self.reward_mode not in ("additive", "exclusive"):
+            raise ValueError(f"reward_mode={self.reward_mode!r}: expected 'additive' or 'exclusive'")
+        if not (math.isfinite(self.reward_gamma) and 0 <= self.reward_gamma <= 1):
+            raise ValueError(f"reward_gamma={self.reward_gamma!r}: expected a number in [0, 1]")
         for k in ["sigma", "es_lr"]:
             v = getattr(self, k)
             if v is not None and not (math.isfinite(v) and v > 0):
@@ -184,15 +212,46 @@ class SynthEnvConfig(RunOptions):
         if self.backend not in ("auto", "native"):
             raise ValueError(f"backend={self.backend!r}: synthetic-env fitness runs on native torch envs; expected "
                              "'auto' or 'native'")
-        parse_hidden(self.hidden)
+        if self.hidden != "auto":
+            parse_hidden(self.hidden)
         parse_hidden(self.agent_hidden)
         parse_algos(self.algos, None)
 
+    def env_hidden(self) -> tuple[int, ...]:
+        """The synthetic env's hidden widths (``hidden`` with ``auto`` resolved by kind)."""
+        if self.hidden == "auto":
+            return {"scb": (32,), "mdp": (83,), "reward": (64, 64)}[self.kind]
+        return parse_hidden(self.hidden)
 
-def parse_algos(algos: str, discrete: bool | None) -> list[str]:
+    def env_activation(self) -> str:
+        """The synthetic env's hidden activation (``activation`` with ``auto`` resolved by kind)."""
+        if self.activation == "auto":
+            return "relu" if self.kind == "scb" else "leaky_relu"
+        return self.activation
+
+
+KINDS = ("scb", "mdp", "reward")
+
+
+def make_synthetic_env(config: SynthEnvConfig, real_env: FunctionalEnv) -> SyntheticEnvBase:
+    """The (genome-less) synthetic env of ``config.kind`` mirroring ``real_env``."""
+    hidden, act = config.env_hidden(), config.env_activation()
+    if config.kind == "scb":
+        return SyntheticContextualBandit(real_env.spec, hidden, config.latent_dim, act)
+    if config.kind == "mdp":
+        return SyntheticMDP(real_env, hidden, act, transition=config.transition, initial_state=config.initial_state,
+                            latent_dim=config.latent_dim)
+    return RewardNetworkEnv(real_env, config.reward_gamma, config.reward_mode, config.potential, hidden, act)
+
+
+def parse_algos(algos: str, discrete: bool | None, kind: str = "scb") -> list[str]:
     """``"ppo,dqn"`` -> ``["ppo", "dqn"]`` checked against the registry (and the action space when known)."""
     if algos == "auto":
-        return [] if discrete is None else (["ppo", "dqn"] if discrete else ["ppo", "td3"])
+        if discrete is None:
+            return []
+        if kind != "scb":
+            return ["dqn"] if discrete else ["td3"]
+        return ["ppo", "dqn"] if discrete else ["ppo", "td3"]
     names = [a.strip().lower() for a in algos.split(",") if a.strip()]
     if not names:
         raise ValueError(f"algos={algos!r}: expected a comma-separated list such as 'ppo,dqn'")
@@ -219,15 +278,31 @@ class InnerAlgo:
 
     name: str
     config: Any
-    space: dict[str, list[float]]
+    space: dict[str, Any]
     train: Callable[..., tuple[Tensor, dict[str, Tensor]]]
     act: Callable[[Tensor, Tensor], Tensor]
     sample: Callable[[Tensor, Tensor, torch.Generator], Tensor] | None = None
+    structural: dict[str, LogUniform] | None = None
+    """Network-shape hyperparameters drawn once per inner loop (equal for every member trained together):
+    ``batch_size`` and ``hidden_scale`` (every hidden width times it), rounded to integers."""
+    act_factory: Callable[[Any], Callable[[Tensor, Tensor], Tensor]] | None = None
+    """Builds :attr:`act` for a config whose network shape was sampled."""
 
-    def policy(self, deterministic: bool, generator: torch.Generator) -> Callable[[Tensor, Tensor], Tensor]:
-        """The evaluation action function: :attr:`act`, or :attr:`sample` drawing from ``generator``."""
+    def to_json(self) -> dict[str, Any]:
+        """The config, the sampled hyperparameter space and the sampled network-shape ranges (JSON-able)."""
+        def enc(space: dict[str, Any] | None) -> dict[str, Any]:
+            return {k: ({"dist": type(v).__name__, **asdict(v)} if isinstance(v, LogUniform) else v)
+                    for k, v in (space or {}).items()}
+
+        return {"config": {k: v for k, v in asdict(self.config).items()}, "space": enc(self.space),
+                "structural": enc(self.structural)}
+
+    def policy(self, deterministic: bool, generator: torch.Generator, config: Any = None) -> Callable[[Tensor, Tensor], Tensor]:
+        """The evaluation action function for agents trained with ``config``: the deterministic :attr:`act`, or
+        :attr:`sample` drawing from ``generator``."""
+        act = self.act if config is None or self.act_factory is None else self.act_factory(config)
         if deterministic or self.sample is None:
-            return self.act
+            return act
         return functools.partial(self.sample, generator=generator)
 
     @property
@@ -239,15 +314,45 @@ class InnerAlgo:
         hp = sample_hparams(self.space, num_members, generator, shared=shared)
         if "lr_actor" in hp:
             hp["lr_critic"] = hp["lr_actor"]
-        return with_hparams(self.config, hp), hp
+        cfg = with_hparams(self.config, hp)
+        if self.structural:
+            st = sample_hparams(self.structural, 1, generator, shared=True)
+            shape: dict[str, Any] = {}
+            if "batch_size" in st:
+                shape["batch_size"] = max(1, round(float(st["batch_size"][0])))
+            if "hidden_scale" in st:
+                shape["hidden"] = tuple(max(1, round(h * float(st["hidden_scale"][0]))) for h in self.config.hidden)
+            cfg = dataclasses.replace(cfg, **shape)
+            hp.update({k: v[:1].expand(num_members) for k, v in st.items()})
+        return cfg, hp
 
 
 def make_inner_algo(name: str, spec: EnvSpec, inner_steps: int, hidden: tuple[int, ...], activation: str,
-                    ppo_epochs: int = 10, ppo_minibatches: int = 10, dqn_train_frequency: int = 1) -> InnerAlgo:
-    """Build :class:`InnerAlgo` ``name`` for the action space of ``spec`` with the reference's structural settings
-    (PPO: 5 envs x 100 steps, 10 epochs, 10 minibatches; DQN: dueling, 10 envs, buffer 2000, batch 100, 1000
-    warm-up steps, hard target update every 50 updates; TD3/DDPG: 1 env, batch 100, 1000 warm-up steps; gradient
-    clip 10), scaled down when ``inner_steps`` is smaller than the reference's 10k."""
+                    ppo_epochs: int = 10, ppo_minibatches: int = 10, dqn_train_frequency: int = 1,
+                    kind: str = "scb") -> InnerAlgo:
+    """Build :class:`InnerAlgo` ``name`` for the action space of ``spec``.
+
+    ``kind="scb"``: the SCB reference's structural settings (PPO: 5 envs x 100 steps, 10 epochs, 10 minibatches;
+    DQN: dueling, 10 envs, buffer 2000, batch 100, 1000 warm-up steps, hard target update every 50 updates;
+    TD3/DDPG: 1 env, batch 100, 1000 warm-up steps; gradient clip 10), scaled down when ``inner_steps`` is smaller
+    than the reference's 10k, and its hyperparameter lists. ``kind="mdp"``/``"reward"`` with ``dqn``: DDQN with the
+    CartPole hyperparameters of Ferreira et al. (:func:`~torch_distill.algorithms.solve.ferreira_ddqn_config`; its
+    own hidden width 57 tanh, ``hidden``/``activation`` do not apply) and their "varied hyperparameters": lr, batch
+    size and hidden width drawn log-uniformly in ``[x / 3, 3 x]`` every inner loop."""
+    if name == "dqn" and kind != "scb":
+        from torch_distill.algorithms.solve import ferreira_ddqn_config
+
+        if not spec.discrete:
+            raise ValueError(f"{spec.env_id}: dqn needs a discrete action space")
+        cfg = ferreira_ddqn_config(inner_steps, metrics_interval=max(1, inner_steps))
+        space = {"lr": LogUniform(cfg.lr / 3, cfg.lr * 3)}
+        structural = {"batch_size": LogUniform(cfg.batch_size / 3, cfg.batch_size * 3),
+                      "hidden_scale": LogUniform(1 / 3, 3.0)}
+
+        def act_factory(c: Any) -> Callable[[Tensor, Tensor], Tensor]:
+            return functools.partial(dqn_act, make_qnetwork(spec, c))
+
+        return InnerAlgo(name, cfg, space, dqn_train, act_factory(cfg), None, structural, act_factory)
     if name == "ppo":
         num_steps = max(1, min(100, inner_steps // 5))
         cfg = PPOConfig(total_timesteps=inner_steps, num_envs=5, num_steps=num_steps, update_epochs=ppo_epochs,
@@ -313,7 +418,7 @@ class _StepCounter:
 
 def train_on_synthetic(
     algo: InnerAlgo,
-    synth: SyntheticContextualBandit,
+    synth: SyntheticEnvBase,
     genomes: Tensor,
     agents: int,
     config: Any,
@@ -324,8 +429,8 @@ def train_on_synthetic(
     with key ``keys[p * agents + a]``. Returns the trained parameters ``[P * agents, ...]``."""
     p = genomes.shape[0]
     m = p * agents
-    env = synth.with_latent_period(algo.num_envs)  # same latents for every member (common random numbers)
-    params = SCBParams(genomes.repeat_interleave(agents * algo.num_envs, dim=0))
+    env = synth.with_crn_period(algo.num_envs)  # same random draws for every member (common random numbers)
+    params = SyntheticEnvParams(genomes.repeat_interleave(agents * algo.num_envs, dim=0))
     gen = torch.Generator(device=genomes.device).manual_seed(env_seed)
     trained, _ = algo.train(config, env, params, gen, m, keys=keys)
     return trained
@@ -348,13 +453,14 @@ class SynthEnvProblem:
         self.device = device
         self.real_env = real_env
         self.spec = real_env.spec
-        self.algos = parse_algos(config.algos, self.spec.discrete)
+        self.algos = parse_algos(config.algos, self.spec.discrete, config.kind)
         act = config.agent_activation if config.agent_activation != "auto" else ("tanh" if self.spec.discrete else "relu")
         self.agent_activation = act
         hidden = parse_hidden(config.agent_hidden)
         self.inner = {a: make_inner_algo(a, self.spec, config.inner_steps, hidden, act, config.ppo_epochs,
-                                         config.ppo_minibatches, config.dqn_train_frequency) for a in self.algos}
-        self.synth = SyntheticContextualBandit(self.spec, parse_hidden(config.hidden), config.latent_dim)
+                                         config.ppo_minibatches, config.dqn_train_frequency, config.kind)
+                      for a in self.algos}
+        self.synth = make_synthetic_env(config, real_env)
         self.num_dims = self.synth.num_params
         self.horizon_end = int(config.max_steps or self.spec.max_episode_steps)
 
@@ -386,7 +492,7 @@ class SynthEnvProblem:
         return algo, cfg, keys, derive_seed(self.cfg.seed, generation, _SYNTH)
 
     def evaluate_agents(self, algo: InnerAlgo, params: Tensor, episodes: int, seed: int, horizon: int,
-                        deterministic: bool | None = None) -> tuple[Tensor, Tensor, int]:
+                        deterministic: bool | None = None, config: Any = None) -> tuple[Tensor, Tensor, int]:
         """Real-env returns ``[M, episodes]`` (same start states for every agent), steps within episodes (0-dim
         tensor) and env steps executed. Actions are sampled from the agents' policies unless ``deterministic_eval``
         (or the algorithm's policy is deterministic); the same action noise for every agent (common random numbers)."""
@@ -394,7 +500,7 @@ class SynthEnvProblem:
         gen = torch.Generator(device=self.device).manual_seed(seed)
         act_gen = torch.Generator(device=self.device).manual_seed(derive_seed(seed, 0, _ACTIONS))
         det = self.cfg.deterministic_eval if deterministic is None else deterministic
-        ret = evaluate_greedy(algo.policy(det, act_gen), params, counter, episodes, gen,
+        ret = evaluate_greedy(algo.policy(det, act_gen, config), params, counter, episodes, gen,
                               max_steps=horizon)
         return ret, counter.episode_steps, counter.env_steps
 
@@ -403,7 +509,8 @@ class SynthEnvProblem:
         algo, cfg, keys, env_seed = self.generation_setup(generation, p * r)
         params = train_on_synthetic(algo, self.synth, genomes, r, cfg, keys, env_seed)
         ret, ep_steps, env_steps = self.evaluate_agents(
-            algo, params, self.cfg.episodes, derive_seed(self.cfg.seed, generation, Streams.ENV), self.horizon(generation))
+            algo, params, self.cfg.episodes, derive_seed(self.cfg.seed, generation, Streams.ENV), self.horizon(generation),
+            config=cfg)
         fit = ret.reshape(p, r * self.cfg.episodes).mean(-1)
         return fit, {"env_steps": torch.tensor(float(env_steps)), "episode_steps": ep_steps.float()}
 
@@ -415,15 +522,24 @@ class SynthEnvProblem:
         out = {}
         for i, name in enumerate(self.algos):
             algo = self.inner[name]
-            s = derive_seed(seed, i, _HPARAMS)
-            cfg = algo.config
-            if self.cfg.hparams == "sampled":
-                cfg, _ = algo.sample_config(agents, torch.Generator(device=self.device).manual_seed(s), shared=False)
+            gen = torch.Generator(device=self.device).manual_seed(derive_seed(seed, i, _HPARAMS))
             keys = make_keys(derive_seed(seed, i, _AGENTS) & 0x7FFFFFFF, agents, self.device)
-            params = train_on_synthetic(algo, self.synth, genome.unsqueeze(0), agents, cfg, keys, derive_seed(seed, i, _SYNTH))
-            ret, ep_steps, _ = self.evaluate_agents(algo, params, episodes, derive_seed(seed, i, Streams.ENV), self.horizon_end,
-                                                    deterministic)
-            out[name] = AlgoEvalResult.from_returns(name, ret, self.cfg.inner_steps, float(ep_steps))
+            # agents with sampled network shapes cannot share one vectorised population: one group per agent
+            groups = [slice(a, a + 1) for a in range(agents)] if (algo.structural and self.cfg.hparams == "sampled") \
+                else [slice(0, agents)]
+            rets, steps = [], 0.0
+            for j, g in enumerate(groups):
+                n = g.stop - g.start
+                cfg = algo.config
+                if self.cfg.hparams == "sampled":
+                    cfg, _ = algo.sample_config(n, gen, shared=False)
+                params = train_on_synthetic(algo, self.synth, genome.unsqueeze(0), n, cfg, keys[g],
+                                            derive_seed(seed, i, _SYNTH) + j)
+                ret, ep_steps, _ = self.evaluate_agents(algo, params, episodes, derive_seed(seed, i, Streams.ENV),
+                                                        self.horizon_end, deterministic, cfg)
+                rets.append(ret)
+                steps += float(ep_steps)
+            out[name] = AlgoEvalResult.from_returns(name, torch.cat(rets), self.cfg.inner_steps, steps)
         return out
 
     def evaluate_mean(self, mean: Tensor, generation: int) -> dict[str, float]:
@@ -467,7 +583,7 @@ class AlgoEvalResult:
 
 
 def evaluate_synthetic_env(
-    env: SyntheticContextualBandit | str,
+    env: SyntheticEnvBase | str,
     algos: str = "auto",
     seeds: int = 8,
     episodes: int = 100,
@@ -493,18 +609,21 @@ def evaluate_synthetic_env(
     rec = (meta.get("config") or {})
     if env.genome is None:
         raise ValueError("evaluate_synthetic_env: the env carries no genome (load one or pass genome= to the env)")
-    cfg = SynthEnvConfig(env=env.real_spec.env_id, algos=algos,
+    cfg = SynthEnvConfig(env=env.real_spec.env_id, kind=env.kind, algos=algos,
                          inner_steps=int(inner_steps or rec.get("inner_steps", 10_000)), hparams=hparams,
-                         hidden=",".join(map(str, env.hidden)), latent_dim=env.latent_dim,
                          agent_hidden=rec.get("agent_hidden", "64,64"), agent_activation=rec.get("agent_activation", "auto"),
+                         ppo_epochs=int(rec.get("ppo_epochs", 4)), ppo_minibatches=int(rec.get("ppo_minibatches", 2)),
+                         dqn_train_frequency=int(rec.get("dqn_train_frequency", 2)),
                          final_seeds=seeds, eval_agents=max(1, seeds), seed=seed, device=str(device))
-    problem = SynthEnvProblem(cfg, make_native(env.real_spec.env_id), device)
-    problem.synth = env.with_latent_period(None)
+    real_env = getattr(env, "real_env", None) or make_native(env.real_spec.env_id)
+    problem = SynthEnvProblem(cfg, real_env, device)
+    problem.synth = env.with_crn_period(None)
     return problem.evaluate_genome(env.genome.to(device), max(1, seeds), episodes, seed, deterministic)
 
 
 # ---------------------------------------------------------------------------------------------------- orchestration
-def run_synth_env(config: SynthEnvConfig, resume: str | None = None) -> dict[str, Any]:
+def run_synth_env(config: SynthEnvConfig, resume: str | None = None,
+                  resume_overrides: Collection[str] = ()) -> dict[str, Any]:
     """Run the SCB search end to end: ES loop, final evaluation, env files, summary (rank 0 writes; all compute).
 
     Writes ``env.safetensors`` (final ES mean) and, when a periodic evaluation found a better mean,
@@ -545,7 +664,7 @@ def run_synth_env(config: SynthEnvConfig, resume: str | None = None) -> dict[str
     strategy = make_strategy(config.strategy, problem.num_dims, **kw)
     if not resume:
         run_dir = make_run_dir(config.out, config.name, f"{config.env}-synth-{config.kind}-s{config.seed}", None)
-    inner_json = {a: {"config": {k: v for k, v in asdict(x.config).items()}, "space": x.space} for a, x in problem.inner.items()}
+    inner_json = {a: x.to_json() for a, x in problem.inner.items()}
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         if not resume:
@@ -555,7 +674,7 @@ def run_synth_env(config: SynthEnvConfig, resume: str | None = None) -> dict[str
                                                  "library_version": __version__})
         print(
             f"synthetic env ({config.kind.upper()}) for {config.env} [native, {device}, world size {info.world_size}]: "
-            f"genome {problem.num_dims} params (hidden {config.hidden}), {config.strategy} popsize {config.popsize}, "
+            f"genome {problem.num_dims} params (hidden {','.join(map(str, config.env_hidden()))}), {config.strategy} popsize {config.popsize}, "
             f"{config.generations} generations; inner {','.join(problem.algos)} x {config.inner_steps} synthetic steps, "
             f"{config.agents} agent(s) x {config.episodes} real episodes per candidate\nrun folder: {run_dir}",
             flush=True,
@@ -566,7 +685,7 @@ def run_synth_env(config: SynthEnvConfig, resume: str | None = None) -> dict[str
         problem, strategy,
         RunnerConfig(config.generations, config.seed, config.eval_every, config.checkpoint_every, config.log_every,
                      config.max_minutes, config.max_env_steps),
-        run_dir, info, resume=bool(resume), title=f"SCB {config.env}",
+        run_dir, info, resume=bool(resume), title=f"{config.kind.upper()} {config.env}",
     )
     summary: dict[str, Any] = {}
     if info.is_main:
