@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import time
 from collections.abc import Callable, Collection
@@ -635,6 +634,7 @@ def run_synth_env(config: SynthEnvConfig, resume: str | None = None,
         command_line,
         make_run_dir,
         resolve_device,
+        resumed_config,
     )
     from torch_distill.distributed import barrier, cleanup, init_distributed
     from torch_distill.envs.synthetic import save_synthetic_env
@@ -646,8 +646,7 @@ def run_synth_env(config: SynthEnvConfig, resume: str | None = None,
 
     if resume:
         run_dir = make_run_dir(config.out, None, "", resume)
-        stored = json.loads((run_dir / "config.json").read_text())["config"]
-        config = SynthEnvConfig(**{**stored, "device": config.device if config.device != "auto" else stored["device"]})
+        config = resumed_config(SynthEnvConfig, config, run_dir, resume_overrides)
     config.validate()
     if config.threads:
         torch.set_num_threads(config.threads)
