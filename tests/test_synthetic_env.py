@@ -136,13 +136,13 @@ def _tiny_config(**kw) -> SynthEnvConfig:
 
 
 def test_population_fitness_equals_separate_evaluations():
-    """3 genomes evaluated as one population == 3 single-genome evaluations (PPO and DQN generations)."""
+    """3 genomes evaluated as one population == 3 single-genome evaluations (PPO, SAC and DQN generations)."""
     cfg = _tiny_config()
     problem = SynthEnvProblem(cfg, make_native(cfg.env), torch.device("cpu"))
-    assert problem.algos == ["ppo", "dqn"] and problem.num_dims == 549
+    assert problem.algos == ["ppo", "sac", "dqn"] and problem.num_dims == 549
     mean = problem.initial_mean()
     genomes = mean + 0.5 * torch.randn(3, mean.numel(), generator=torch.Generator().manual_seed(0))
-    for generation in (0, 1):
+    for generation in (0, 1, 2):
         fit, stats = problem.fitness(genomes, generation)
         assert fit.shape == (3,) and torch.isfinite(fit).all()
         assert 0 < float(stats["episode_steps"]) <= float(stats["env_steps"]) == 3 * 2 * 3 * 60
@@ -151,7 +151,7 @@ def test_population_fitness_equals_separate_evaluations():
     # the generation's hyperparameters and keys are shared by every candidate (common random numbers)
     _, cfg0, keys, _ = problem.generation_setup(0, 6)
     assert torch.all(cfg0.lr == cfg0.lr[0]) and torch.equal(keys[:2], keys[2:4]) and keys[0] != keys[1]
-    assert problem.algo_of(2) == "ppo" and problem.algo_of(3) == "dqn"
+    assert problem.algo_of(3) == "ppo" and problem.algo_of(4) == "sac" and problem.algo_of(5) == "dqn"
 
 
 def test_horizon_curriculum_and_iqm():
@@ -232,7 +232,7 @@ def test_run_synth_env_end_to_end(tmp_path, capsys):
         assert (run / f).is_file(), f
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["generation"] for r in rows] == [1, 2] and all("es_mean_return" in r for r in rows)
-    assert summary["generations"] == 2 and set(summary["envs"]["final"]["eval"]) == {"ppo", "dqn"}
+    assert summary["generations"] == 2 and set(summary["envs"]["final"]["eval"]) == {"ppo", "sac", "dqn"}
     assert summary["synthetic_steps"] == 2 * 4 * 200
     env = load_synthetic_env(summary["env_file"])
     assert env.num_params == 549 and env.metadata["config"]["inner_steps"] == 200

@@ -41,6 +41,7 @@ from torch_distill.algorithms.rl_common import (
     sample_hparams,
     with_hparams,
 )
+from torch_distill.algorithms.sac import SACConfig, SACNets, sac_act, sac_sample, sac_train
 from torch_distill.algorithms.td3 import (
     TD3Config,
     TD3Nets,
@@ -72,7 +73,7 @@ __all__ = [
     "run_synth_env",
 ]
 
-INNER_ALGOS = ("ppo", "dqn", "td3", "ddpg")
+INNER_ALGOS = ("ppo", "dqn", "sac", "td3", "ddpg")
 
 # stream ids of derive_seed private to this module (runner.Streams uses 1..7)
 _HPARAMS = 101
@@ -94,6 +95,10 @@ HPARAM_SPACES: dict[str, dict[str, list[float]]] = {
             "noise_clip": [0.1, 0.4, 0.7, 1.0, 1.3]},
     "ddpg": {"lr_actor": _LR, "gamma": _GAMMA, "tau": [0.01, 0.05, 0.1, 0.3, 0.2],
              "exploration_noise": [0.1, 0.3, 0.5, 0.7, 0.9]},
+    # discrete SAC also samples the target-entropy ratio (its target is ratio * log n_actions)
+    "sac": {"lr_actor": _LR, "gamma": _GAMMA, "tau": [0.01, 0.05, 0.1, 0.3, 0.2]},
+    "sac_discrete": {"lr_actor": _LR, "gamma": _GAMMA, "tau": [0.01, 0.05, 0.1, 0.3, 0.2],
+                     "target_entropy_scale": [0.1, 0.3, 0.5, 0.7, 0.9]},
 }
 """Per-algorithm hyperparameter lists sampled every inner loop (continuous PPO drops lr 1e-2, as the reference)."""
 
@@ -115,9 +120,9 @@ class SynthEnvConfig(RunOptions):
     """Synthetic env kind: scb (synthetic contextual bandit, Liesen et al.; episode length 1), mdp (neural MDP with
     transition/reward/done heads, Ferreira et al.) or reward (real dynamics, learned reward network)."""
     algos: str = "auto"
-    """Comma-separated inner algorithms, alternated round-robin by generation: ppo, dqn (discrete), td3, ddpg
-    (continuous). auto: ppo,dqn for discrete actions, ppo,td3 for continuous ones (scb); dqn (DDQN with the
-    Ferreira et al. hyperparameters) or td3 (mdp, reward)."""
+    """Comma-separated inner algorithms, alternated round-robin by generation: ppo, sac, dqn (discrete), td3, ddpg
+    (continuous). auto: ppo,sac,dqn for discrete actions, ppo,sac,td3 for continuous ones (scb, as the reference);
+    dqn (DDQN with the Ferreira et al. hyperparameters) or td3 (mdp, reward). Stored resolved in config.json."""
     inner_steps: int = 10_000
     """Synthetic env steps per trained agent (reference: 10k)."""
     agents: int = 1
@@ -250,7 +255,7 @@ def parse_algos(algos: str, discrete: bool | None, kind: str = "scb") -> list[st
             return []
         if kind != "scb":
             return ["dqn"] if discrete else ["td3"]
-        return ["ppo", "dqn"] if discrete else ["ppo", "td3"]
+        return ["ppo", "sac", "dqn"] if discrete else ["ppo", "sac", "td3"]
     names = [a.strip().lower() for a in algos.split(",") if a.strip()]
     if not names:
         raise ValueError(f"algos={algos!r}: expected a comma-separated list such as 'ppo,dqn'")
@@ -311,8 +316,10 @@ class InnerAlgo:
     def sample_config(self, num_members: int, generator: torch.Generator, shared: bool) -> tuple[Any, dict[str, Tensor]]:
         """The config with hyperparameters drawn from :attr:`space` (``shared``: one draw for every member)."""
         hp = sample_hparams(self.space, num_members, generator, shared=shared)
-        if "lr_actor" in hp:
+        if "lr_actor" in hp:  # one sampled learning rate for every optimiser of the agent
             hp["lr_critic"] = hp["lr_actor"]
+            if hasattr(self.config, "lr_alpha"):
+                hp["lr_alpha"] = hp["lr_actor"]
         cfg = with_hparams(self.config, hp)
         if self.structural:
             st = sample_hparams(self.structural, 1, generator, shared=True)
@@ -372,6 +379,13 @@ def make_inner_algo(name: str, spec: EnvSpec, inner_steps: int, hidden: tuple[in
                         metrics_interval=max(10, inner_steps))
         return InnerAlgo(name, cfg, dict(HPARAM_SPACES["dqn"]), dqn_train,
                          functools.partial(dqn_act, make_qnetwork(spec, cfg)))
+    if name == "sac":
+        cfg = SACConfig(total_timesteps=inner_steps, num_envs=5, buffer_size=2000, batch_size=256,
+                        learning_starts=min(1000, inner_steps // 10), gradient_steps=2, max_grad_norm=10.0,
+                        hidden=hidden, activation=activation, metrics_interval=max(5, inner_steps))
+        nets = SACNets(spec, hidden, activation)
+        space = dict(HPARAM_SPACES["sac_discrete" if spec.discrete else "sac"])
+        return InnerAlgo(name, cfg, space, sac_train, functools.partial(sac_act, nets), functools.partial(sac_sample, nets))
     if name in ("td3", "ddpg"):
         if spec.discrete:
             raise ValueError(f"{spec.env_id}: {name} needs a continuous action space")
@@ -663,6 +677,7 @@ def run_synth_env(config: SynthEnvConfig, resume: str | None = None,
     strategy = make_strategy(config.strategy, problem.num_dims, **kw)
     if not resume:
         run_dir = make_run_dir(config.out, config.name, f"{config.env}-synth-{config.kind}-s{config.seed}", None)
+        config = dataclasses.replace(config, algos=",".join(problem.algos))  # "auto" resolved: resumes stay exact
     inner_json = {a: x.to_json() for a, x in problem.inner.items()}
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
