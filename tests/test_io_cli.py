@@ -109,10 +109,13 @@ def _cli(*args):
         (["hades", "--resume", "/nonexistent/run"], "no checkpoint.pt"),
         (["evaluate", "/nonexistent.safetensors"], "no such file"),
         (["frobnicate"], "unknown command"),
+        (["show-env", "SCB-Nonexistent-v0"], "no shipped synthetic env of that name"),
+        (["synth-env", "--env", "CartPole-v1", "--kind", "mdp", "--algos", "td3"], "cannot act in a discrete"),
+        (["synth-env", "--resume", "/nonexistent/run"], "no checkpoint.pt"),
     ],
 )
 def test_cli_bad_input_is_one_clear_line(tmp_path, args, needle):
-    r = _cli(*args, *(["--out", str(tmp_path)] if args[0] == "hades" else []))
+    r = _cli(*args, *(["--out", str(tmp_path)] if args[0] in ("hades", "synth-env") else []))
     assert r.returncode == 2, r.stdout + r.stderr
     assert needle in r.stderr
     assert "Traceback" not in r.stderr
@@ -159,3 +162,13 @@ def test_metrics_with_a_torn_last_line_are_read_and_truncated(tmp_path):
     assert [r["generation"] for r in log.read_metrics()] == [1, 2]
     log.log({"generation": 3, "fitness_mean": 3.0})
     assert [r["generation"] for r in log.read_metrics()] == [1, 2, 3]
+
+
+def test_cli_show_env_prints_evaluation_and_draws_states(tmp_path):
+    png = tmp_path / "states.png"
+    r = _cli("show-env", "SCB-CartPole-v1", "--png", str(png), "--samples", "500")
+    assert r.returncode == 0, r.stderr
+    assert "kind scb, real env CartPole-v1, 549 parameters" in r.stdout and "| sac" in r.stdout
+    assert "pole angle" in r.stdout and png.stat().st_size > 10_000
+    r = _cli("envs")
+    assert "SCB-CartPole-v1" in r.stdout

@@ -8,6 +8,7 @@
     torch-distill show DATASET                            # print (and optionally plot) a dataset
     torch-distill synth-env --env CartPole-v1 [options]   # evolve a synthetic contextual bandit (SCB)
     torch-distill evaluate-env FILE --algos ppo,dqn       # train fresh agents on a saved synthetic env
+    torch-distill show-env SCB-CartPole-v1 --png s.png    # a synthetic env's metadata and learned states
     torch-distill datasets                                # list the datasets shipped with the package
     torch-distill envs                                    # list native torch env ids
 
@@ -96,6 +97,21 @@ class EvaluateEnvConfig:
     deterministic: bool = False
     """Act greedily on the real env (default: sample from the agents' policies, as the SCB reference; DQN and
     TD3/DDPG are greedy either way)."""
+
+
+@dataclass
+class ShowEnvConfig:
+    """Print a synthetic env's metadata (kind, real env, size, how it was made, its evaluation); for an SCB optionally
+    plot its learned state distribution against real-env states."""
+
+    env_file: Positional[str]
+    """Synthetic env file or shipped synthetic env name (see `torch-distill envs`)."""
+    png: str | None = None
+    """SCB only: write the learned initial-state distribution vs states visited by random actions in the real env."""
+    samples: int = 5000
+    """States drawn from the SCB and from the real env for the picture."""
+    seed: int = 0
+    """Seed of the drawn states."""
 
 
 class CLIError(Exception):
@@ -249,6 +265,36 @@ def _cmd_show(args: list[str]) -> int:
     return 0
 
 
+def _cmd_show_env(args: list[str]) -> int:
+    from torch_distill.envs.synthetic import load_synthetic_env
+    from torch_distill.log import format_table
+
+    cfg: ShowEnvConfig = _parse(ShowEnvConfig, args, "torch-distill show-env")
+    env = load_synthetic_env(cfg.env_file)
+    meta = env.metadata  # type: ignore[attr-defined]
+    print(f"{env!r}\nkind {env.kind}, real env {env.real_spec.env_id}, {env.num_params} parameters, "
+          f"generation {meta.get('generations', '?')} ({meta.get('selected_as', '')}), library {meta.get('library_version')}")
+    if meta.get("command"):
+        print(f"made by: {meta['command']}")
+    shipped = (meta.get("shipped_evaluation") or {})
+    evals = {k: v for k, v in (shipped.get("result") or meta.get("eval") or {}).items()}
+    if evals:
+        if shipped.get("command"):
+            print(f"evaluation: {shipped['command']}")
+        print(format_table([{"algo": k, "agents": len(v["per_agent"]) if "per_agent" in v else v.get("agents"),
+                             "IQM": v["iqm"], "mean": v["return_mean"]} for k, v in evals.items()]))
+    if cfg.png:
+        from torch_distill.viz import plot_scb_states
+
+        if env.kind != "scb":
+            raise CLIError(f"--png: {cfg.env_file} is a {env.kind} env; the state picture is for SCBs (learned "
+                           "initial states)")
+        stats = plot_scb_states(env, cfg.png, num_samples=cfg.samples, seed=cfg.seed)
+        print(format_table(stats["rows"]))
+        print(f"{100 * stats['inside_real_box']:.1f}% of SCB states lie inside the box of real states\npicture: {cfg.png}")
+    return 0
+
+
 def _cmd_datasets(args: list[str]) -> int:
     from torch_distill.io import load_dataset, shipped_datasets
 
@@ -263,7 +309,10 @@ def _cmd_datasets(args: list[str]) -> int:
 def _cmd_envs(args: list[str]) -> int:
     from torch_distill.envs.vec import native_env_ids
 
+    from torch_distill.envs.synthetic import shipped_synthetic_envs
+
     print("native torch envs:", ", ".join(native_env_ids()))
+    print("shipped synthetic envs (torch-distill show-env NAME):", ", ".join(shipped_synthetic_envs()) or "none")
     print("any envpool id (e.g. Hopper-v4) or gymnasium id also works (slower: host round trips).")
     return 0
 
@@ -275,6 +324,7 @@ COMMANDS = {
     "synth-env": _cmd_synth_env,
     "evaluate-env": _cmd_evaluate_env,
     "show": _cmd_show,
+    "show-env": _cmd_show_env,
     "datasets": _cmd_datasets,
     "envs": _cmd_envs,
 }
