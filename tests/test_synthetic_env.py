@@ -315,3 +315,28 @@ def test_shipped_scb_cartpole_trains_fresh_agents():
     res = evaluate_synthetic_env("SCB-CartPole-v1", algos="ppo", seeds=4, episodes=20, seed=2024, deterministic=True)
     assert res["ppo"].synthetic_steps_per_agent == 10_000
     assert res["ppo"].iqm >= 400, res["ppo"].per_agent
+
+
+def test_torchrun_two_processes_match_one_mdp(tmp_path):
+    """A neural-MDP search sharded over 2 torchrun processes (gloo) ends in the same ES state as 1 process."""
+    import os
+    import subprocess
+    import sys
+
+    args = ["synth-env", "--env", "CartPole-v0", "--kind", "mdp", "--inner-steps", "200", "--popsize", "4",
+            "--generations", "2", "--episodes", "2", "--max-steps", "50", "--eval-every", "2", "--eval-agents", "1",
+            "--eval-episodes", "2", "--final-seeds", "0", "--threads", "1", "--device", "cpu", "--out", str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, "-m", "torch_distill.cli", *args, "--name", "w1"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stdout + one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29519",
+                          "-m", "torch_distill.cli", *args, "--name", "w2"], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert two.returncode == 0, two.stdout + two.stderr
+    assert "world size 2" in two.stdout and "(MDP)" in two.stdout
+    a = torch.load(tmp_path / "w1" / "checkpoint.pt", weights_only=True)["es_state"]
+    b = torch.load(tmp_path / "w2" / "checkpoint.pt", weights_only=True)["es_state"]
+    for k in ("mean", "sigma"):
+        torch.testing.assert_close(a[k], b[k])
+    assert load_synthetic_env(tmp_path / "w2" / "env.safetensors").kind == "mdp"
