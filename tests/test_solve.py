@@ -1,0 +1,43 @@
+"""Steps to solve (the neural-MDP measure of Ferreira et al.): bookkeeping, and the script end to end."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from torch_distill.algorithms.solve import dqn_steps_to_solve, ferreira_ddqn_config
+from torch_distill.envs.synthetic import SyntheticMDP, save_synthetic_env
+from torch_distill.envs.vec import make_native
+
+
+def test_steps_to_solve_bookkeeping():
+    env = make_native("CartPole-v0")
+    cfg = ferreira_ddqn_config(600)
+    assert cfg.batch_size == 199 and cfg.hidden == (57,) and cfg.double and cfg.tau == pytest.approx(0.00848)
+    easy = dqn_steps_to_solve(cfg, env, env, members=3, threshold=0.0, check_every=200, eval_episodes=2)
+    assert easy.check_steps == [200, 400, 600] and easy.steps_to_solve == [200, 200, 200]
+    assert easy.solved_fraction == 1.0 and easy.median_steps == 200 and len(easy.curves) == 3
+    hard = dqn_steps_to_solve(cfg, env, env, members=3, threshold=1e9, check_every=200, eval_episodes=2)
+    assert hard.steps_to_solve == [None] * 3 and hard.median_steps is None and hard.mean_steps_solved is None
+    # the same seed gives the same curves (the evaluation is part of the result, not of the training)
+    torch.testing.assert_close(torch.tensor(easy.curves), torch.tensor(hard.curves))
+    with pytest.raises(ValueError, match="check_every"):
+        dqn_steps_to_solve(cfg, env, env, check_every=0)
+    with pytest.raises(ValueError, match="different"):
+        dqn_steps_to_solve(cfg, make_native("Acrobot-v1"), env)
+
+
+def test_steps_to_solve_script(tmp_path):
+    mdp = SyntheticMDP(make_native("CartPole-v0"))
+    path = tmp_path / "mdp.safetensors"
+    save_synthetic_env(path, mdp, mdp.init_genome(torch.Generator().manual_seed(0))[0])
+    out = tmp_path / "s.json"
+    r = subprocess.run([sys.executable, "scripts/steps_to_solve.py", str(path), "--members", "2", "--synthetic-steps",
+                        "400", "--real-steps", "400", "--check-every", "200", "--eval-episodes", "2", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert set(res) >= {"synthetic", "real", "machine"} and res["real"]["check_steps"] == [200, 400]
+    assert "median steps" in r.stdout
