@@ -315,6 +315,9 @@ def test_shipped_scb_cartpole_trains_fresh_agents():
     res = evaluate_synthetic_env("SCB-CartPole-v1", algos="ppo", seeds=4, episodes=20, seed=2024, deterministic=True)
     assert res["ppo"].synthetic_steps_per_agent == 10_000
     assert res["ppo"].iqm >= 400, res["ppo"].per_agent
+    # SCB-Acrobot-v1 (measured: PPO IQM -84.7 over 16 agents; random actions score about -500)
+    res = evaluate_synthetic_env("SCB-Acrobot-v1", algos="ppo", seeds=4, episodes=20, seed=2024, deterministic=True)
+    assert res["ppo"].iqm >= -130, res["ppo"].per_agent
 
 
 def test_torchrun_two_processes_match_one_mdp(tmp_path):
