@@ -7,13 +7,14 @@ For every env of ``--envs`` and population size P of ``--popsizes`` this builds 
 :class:`torch_distill.algorithms.synthetic_env.SynthEnvProblem` (``SynthEnvConfig(env, popsize=P, inner_steps,
 agents, episodes, ...)`` on the native torch env) and times ``problem.fitness(genomes, g)`` -- one whole SCB
 generation without the ES update (train P x agents inner agents for ``inner_steps`` synthetic steps each, then
-evaluate them greedily on the real env) -- with ``genomes [P, G]`` = the initial ES mean + ``sigma`` noise.
-Each inner algorithm of the round-robin (ppo,dqn for discrete actions; ppo,td3 for continuous ones) is measured
+evaluate them on the real env, PPO/SAC sampling their actions) -- with ``genomes [P, G]`` = the initial ES mean + ``sigma`` noise.
+``--kind`` picks the synthetic env (scb, mdp, reward). Each inner algorithm of the round-robin (SCB: ppo,sac,dqn
+for discrete actions, ppo,sac,td3 for continuous ones; MDP/reward: dqn or td3) is measured
 on its own: generation indices ``k + n j`` (algorithm ``k`` of ``n``) hit it; ``j = 0`` is an untimed warm-up and
 ``j = 1 .. --generations`` are timed (their hyperparameters are re-sampled per generation, as in a real run).
 
 A row reports seconds per generation (mean of the timed ones), real-env steps executed per generation
-(``P x agents x episodes x horizon``: the greedy evaluation runs the whole horizon in every env), steps within the
+(``P x agents x episodes x horizon``: the evaluation runs the whole horizon in every env), steps within the
 episodes (before each env's first episode end: the "real interactions" of the paper), synthetic steps per
 generation (``P x agents x inner_steps``) and synthetic steps per second. The table is printed with
 ``torch_distill.log.format_table``; the JSON file (written atomically) holds every row plus the machine
@@ -46,7 +47,7 @@ def _sync(device: torch.device) -> None:
 
 def bench_one(env_id: str, popsize: int, args: argparse.Namespace, device: torch.device) -> list[dict[str, Any]]:
     """Rows (one per inner algorithm) of one (env, popsize) setting."""
-    cfg = SynthEnvConfig(env=env_id, popsize=popsize, inner_steps=args.inner_steps, agents=args.agents,
+    cfg = SynthEnvConfig(env=env_id, kind=args.kind, popsize=popsize, inner_steps=args.inner_steps, agents=args.agents,
                          episodes=args.episodes, max_steps=args.max_steps, seed=args.seed, device=str(device),
                          threads=args.threads)
     problem = SynthEnvProblem(cfg, make_native(env_id), device)
@@ -79,7 +80,7 @@ def bench_one(env_id: str, popsize: int, args: argparse.Namespace, device: torch
         s_per_gen = sum(times) / gens
         synth = popsize * args.agents * args.inner_steps
         rows.append({
-            "env": env_id, "algo": algo, "P": popsize, "agents": args.agents, "inner_steps": args.inner_steps,
+            "env": env_id, "kind": args.kind, "algo": algo, "P": popsize, "agents": args.agents, "inner_steps": args.inner_steps,
             "episodes": args.episodes, "horizon": problem.horizon(0), "generations": gens,
             "s_per_gen": s_per_gen, "warmup_s": warmup,
             "real_env_steps_per_gen": env_steps / gens, "episode_steps_per_gen": episode_steps / gens,
@@ -92,13 +93,14 @@ def bench_one(env_id: str, popsize: int, args: argparse.Namespace, device: torch
     return rows
 
 
-COLUMNS = ["env", "algo", "P", "s_per_gen", "real_env_steps_per_gen", "episode_steps_per_gen",
+COLUMNS = ["env", "kind", "algo", "P", "s_per_gen", "real_env_steps_per_gen", "episode_steps_per_gen",
            "synthetic_steps_per_gen", "synthetic_steps_per_s"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--envs", nargs="+", default=["CartPole-v1"], help="native real env ids (default: CartPole-v1)")
+    ap.add_argument("--kind", default="scb", choices=["scb", "mdp", "reward"], help="synthetic env kind")
     ap.add_argument("--popsizes", nargs="+", type=int, default=[8, 16, 32, 64], help="ES population sizes P")
     ap.add_argument("--generations", type=int, default=2, help="timed generations per algorithm (after 1 warm-up)")
     ap.add_argument("--inner-steps", type=int, default=10_000, help="synthetic steps per inner agent (reference 10k)")
@@ -133,8 +135,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     print(f"torch {torch.__version__}, {torch.get_num_threads()} intra-op thread(s), {machine['cpu_count']} CPUs, "
           f"{machine['processor']}; load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
-    print(f"SCB fitness (train P x {args.agents} agent(s) x {args.inner_steps} synthetic steps, then "
-          f"{args.episodes} greedy real episodes each); {args.generations} timed generation(s) per algorithm after "
+    print(f"{args.kind.upper()} fitness (train P x {args.agents} agent(s) x {args.inner_steps} synthetic steps, then "
+          f"{args.episodes} real episodes each); {args.generations} timed generation(s) per algorithm after "
           f"1 warm-up\n", flush=True)
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []

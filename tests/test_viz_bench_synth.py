@@ -209,7 +209,7 @@ def test_bench_synth_env_script_smoke(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     rows = data["results"]
     assert sorted((r["env"], r["algo"], r["P"]) for r in rows) == sorted(
-        (e, a, p) for e, algos in [("CartPole-v1", ["ppo", "dqn"]), ("Pendulum-v1", ["ppo", "td3"])]
+        (e, a, p) for e, algos in [("CartPole-v1", ["ppo", "sac", "dqn"]), ("Pendulum-v1", ["ppo", "sac", "td3"])]
         for a in algos for p in (2, 3))
     for r in rows:
         p = r["P"]
@@ -223,7 +223,7 @@ def test_bench_synth_env_script_smoke(tmp_path: Path) -> None:
     m = data["machine"]
     assert m["cpu_count"] >= 1 and m["threads"] == 1 and m["torch"] == torch.__version__
     assert len(m["loadavg_before"]) == len(m["loadavg_after"]) == 3
-    assert "synthetic_steps_per_s" in res.stdout and "| CartPole-v1 | ppo" in res.stdout
+    assert "synthetic_steps_per_s" in res.stdout and "| CartPole-v1 | scb  | ppo" in res.stdout
 
 
 def test_bench_synth_env_bad_args(capsys: pytest.CaptureFixture[str]) -> None:
