@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("name", help="shipped name, <KIND>-<env id>[_tag], e.g. SCB-CartPole-v1")
     ap.add_argument("--eval-json", help="result of torch-distill evaluate-env --json-out on SRC")
     ap.add_argument("--eval-command", default="", help="the command that produced --eval-json")
+    ap.add_argument("--steps-to-solve-json", help="result of scripts/steps_to_solve.py on SRC (stored as steps_to_solve)")
+    ap.add_argument("--steps-to-solve-command", default="", help="the command that produced --steps-to-solve-json")
     ap.add_argument("--note", default="", help="free text stored in the metadata")
     args = ap.parse_args(argv)
     env = load_synthetic_env(args.src)
@@ -35,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     meta["shipped"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     if args.eval_json:
         meta["shipped_evaluation"] = {"command": args.eval_command, "result": json.loads(Path(args.eval_json).read_text())}
+    if args.steps_to_solve_json:
+        res = json.loads(Path(args.steps_to_solve_json).read_text())
+        meta["steps_to_solve"] = {"command": args.steps_to_solve_command,
+                                  "result": {k: v for k, v in res.items() if k != "args"}}
     if args.note:
         meta["note"] = args.note
     out = Path(SHIPPED_DIR) / f"{args.name}.safetensors"

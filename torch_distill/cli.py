@@ -283,6 +283,12 @@ def _cmd_show_env(args: list[str]) -> int:
             print(f"evaluation: {shipped['command']}")
         print(format_table([{"algo": k, "agents": len(v["per_agent"]) if "per_agent" in v else v.get("agents"),
                              "IQM": v["iqm"], "mean": v["return_mean"]} for k, v in evals.items()]))
+    sts = (meta.get("steps_to_solve") or {}).get("result") or {}
+    if sts:
+        print(f"steps to solve the real env: {meta['steps_to_solve'].get('command', '')}")
+        print(format_table([{"trained on": k, "agents": len(v["steps_to_solve"]), "solved": v["solved_fraction"],
+                             "median steps": v["median_steps"], "threshold": v["threshold"]}
+                            for k, v in sts.items() if isinstance(v, dict) and "steps_to_solve" in v]))
     if cfg.png:
         from torch_distill.viz import plot_scb_states
 
