@@ -47,7 +47,7 @@ def _sync(device: torch.device) -> None:
 
 def bench_one(env_id: str, popsize: int, args: argparse.Namespace, device: torch.device) -> list[dict[str, Any]]:
     """Rows (one per inner algorithm) of one (env, popsize) setting."""
-    cfg = SynthEnvConfig(env=env_id, kind=args.kind, popsize=popsize, inner_steps=args.inner_steps, agents=args.agents,
+    cfg = SynthEnvConfig(env=env_id, kind=args.kind, algos=args.algos, popsize=popsize, inner_steps=args.inner_steps, agents=args.agents,
                          episodes=args.episodes, max_steps=args.max_steps, seed=args.seed, device=str(device),
                          threads=args.threads)
     problem = SynthEnvProblem(cfg, make_native(env_id), device)
@@ -62,7 +62,7 @@ def bench_one(env_id: str, popsize: int, args: argparse.Namespace, device: torch
         env_steps = episode_steps = 0.0
         warmup = 0.0
         fit = torch.zeros(())
-        for j in range(args.generations + 1):
+        for j in range(1 - args.warmup, args.generations + 1):
             g = k + n * j
             assert problem.algo_of(g) == algo
             _sync(device)
@@ -101,6 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--envs", nargs="+", default=["CartPole-v1"], help="native real env ids (default: CartPole-v1)")
     ap.add_argument("--kind", default="scb", choices=["scb", "mdp", "reward"], help="synthetic env kind")
+    ap.add_argument("--algos", default="auto", help="inner algorithms (comma-separated; auto: the kind's default)")
+    ap.add_argument("--warmup", type=int, default=1, choices=[0, 1], help="untimed warm-up generation per algorithm")
     ap.add_argument("--popsizes", nargs="+", type=int, default=[8, 16, 32, 64], help="ES population sizes P")
     ap.add_argument("--generations", type=int, default=2, help="timed generations per algorithm (after 1 warm-up)")
     ap.add_argument("--inner-steps", type=int, default=10_000, help="synthetic steps per inner agent (reference 10k)")
