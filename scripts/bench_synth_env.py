@@ -104,7 +104,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--algos", default="auto", help="inner algorithms (comma-separated; auto: the kind's default)")
     ap.add_argument("--warmup", type=int, default=1, choices=[0, 1], help="untimed warm-up generation per algorithm")
     ap.add_argument("--popsizes", nargs="+", type=int, default=[8, 16, 32, 64], help="ES population sizes P")
-    ap.add_argument("--generations", type=int, default=2, help="timed generations per algorithm (after 1 warm-up)")
+    ap.add_argument("--generations", type=int, default=2, help="timed generations per algorithm (after --warmup untimed ones)")
     ap.add_argument("--inner-steps", type=int, default=10_000, help="synthetic steps per inner agent (reference 10k)")
     ap.add_argument("--agents", type=int, default=1, help="inner agents per candidate env")
     ap.add_argument("--episodes", type=int, default=8, help="real-env evaluation episodes per agent")
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{machine['processor']}; load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
     print(f"{args.kind.upper()} fitness (train P x {args.agents} agent(s) x {args.inner_steps} synthetic steps, then "
           f"{args.episodes} real episodes each); {args.generations} timed generation(s) per algorithm after "
-          f"1 warm-up\n", flush=True)
+          f"{args.warmup} warm-up\n", flush=True)
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     for env_id in args.envs:

@@ -9,6 +9,7 @@ applies the identical ES update, so parameters are never broadcast.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +34,10 @@ class DistInfo:
         return self.world_size > 1
 
 
+PROCESS_GROUP_TIMEOUT_S = 4 * 3600
+"""Collective timeout: how long ranks wait for rank 0's evaluations (periodic, final) before failing."""
+
+
 def init_distributed(device: str = "auto") -> DistInfo:
     """Read torchrun's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` and initialise the process group if needed.
 
@@ -51,7 +56,9 @@ def init_distributed(device: str = "auto") -> DistInfo:
         backend = "nccl" if dev.type == "cuda" else "gloo"
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        dist.init_process_group(backend=backend)
+        # rank 0 alone runs the periodic ES-mean and final evaluations while the other ranks wait in the next
+        # collective: allow long waits (the default is 10 min for NCCL, 30 min for gloo)
+        dist.init_process_group(backend=backend, timeout=timedelta(seconds=PROCESS_GROUP_TIMEOUT_S))
     return DistInfo(rank, world, local, dev)
 
 
@@ -78,5 +85,8 @@ def barrier(info: DistInfo) -> None:
 
 
 def cleanup(info: DistInfo) -> None:
+    """Tear the process group down on every rank together: a rank that destroyed its group and exited while rank 0
+    was still writing outputs made gloo abort ("terminate called without an active exception") under load."""
     if info.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
