@@ -8,8 +8,8 @@ For every env of ``--envs`` and population size P of ``--popsizes`` this builds 
 agents, episodes, ...)`` on the native torch env) and times ``problem.fitness(genomes, g)`` -- one whole SCB
 generation without the ES update (train P x agents inner agents for ``inner_steps`` synthetic steps each, then
 evaluate them on the real env, PPO/SAC sampling their actions) -- with ``genomes [P, G]`` = the initial ES mean + ``sigma`` noise.
-``--kind`` picks the synthetic env (scb, mdp, reward). Each inner algorithm of the round-robin (SCB: ppo,sac,dqn
-for discrete actions, ppo,sac,td3 for continuous ones; MDP/reward: dqn or td3) is measured
+``--kind`` picks the synthetic env (scb, mdp, reward). Each inner algorithm of the round-robin (``--algos``; auto
+= SCB: ppo,dqn for discrete actions, ppo,td3 for continuous ones; MDP/reward: dqn or td3) is measured
 on its own: generation indices ``k + n j`` (algorithm ``k`` of ``n``) hit it; ``j = 0`` is an untimed warm-up and
 ``j = 1 .. --generations`` are timed (their hyperparameters are re-sampled per generation, as in a real run).
 
