@@ -58,3 +58,20 @@ def test_shipped_mdp_trains_ddqn_to_solve_cartpole_fast():
                              eval_episodes=10)
     assert sum(res.final_returns) / 4 >= 180, res.final_returns
     assert res.solved_fraction >= 0.75, res.steps_to_solve
+
+
+def test_shipped_reward_network_speeds_up_ddqn():
+    """The shipped reward network (real CartPole-v1 dynamics, learned exclusive potential-based reward): DDQN with the
+    reference hyperparameters trained for 3000 steps on it scores far higher on the real reward than the same agents
+    trained on the real reward (measured with varied hyperparameters: IQM 495 vs 63 over 16 agents)."""
+    from torch_distill.envs.synthetic import load_synthetic_env
+
+    rn = load_synthetic_env("RewardNet-CartPole-v1")
+    assert rn.kind == "reward" and rn.mode == "exclusive" and rn.potential
+    real = make_native("CartPole-v1")
+    kw = dict(members=4, seed=1, check_every=3000, eval_episodes=10, threshold=475.0)
+    learned = dqn_steps_to_solve(ferreira_ddqn_config(3000), rn, real, **kw)
+    plain = dqn_steps_to_solve(ferreira_ddqn_config(3000), real, real, **kw)
+    mean_learned = sum(learned.final_returns) / 4
+    mean_plain = sum(plain.final_returns) / 4
+    assert mean_learned >= 350 and mean_learned >= 2 * mean_plain, (learned.final_returns, plain.final_returns)
