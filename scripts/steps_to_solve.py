@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-real", action="store_true", help="only the synthetic-env row")
+    ap.add_argument("--dueling", action="store_true", help="dueling DDQN (a learner held out of a DDQN-trained env)")
     ap.add_argument("--out", default="steps_to_solve.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -50,12 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     plans = [("synthetic", synth, args.synthetic_steps)] + ([] if args.skip_real else [("real", real, args.real_steps)])
     for name, env, steps in plans:
         t0 = time.perf_counter()
-        res = dqn_steps_to_solve(ferreira_ddqn_config(steps), env, real, members=args.members, seed=args.seed,
+        res = dqn_steps_to_solve(ferreira_ddqn_config(steps, dueling=args.dueling), env, real, members=args.members, seed=args.seed,
                                  threshold=args.threshold, check_every=args.check_every,
                                  eval_episodes=args.eval_episodes)
         wall = time.perf_counter() - t0
         results[name] = {**res.to_json(), "train_steps": steps, "wall_s": wall}
         rows.append({"trained on": f"{name} ({synth.spec.env_id if name == 'synthetic' else real.spec.env_id})",
+                     "agent": "dueling DDQN" if args.dueling else "DDQN",
                      "agents": args.members, "budget": steps, "solved": f"{res.solved_fraction:.2f}",
                      "median steps": res.median_steps if res.median_steps is not None else "never",
                      "mean steps (solvers)": res.mean_steps_solved if res.mean_steps_solved is not None else "-",
