@@ -1,21 +1,25 @@
-"""Learned synthetic environments: ES over a synthetic contextual bandit (Liesen et al. 2024, arXiv 2406.12589).
+"""Learned synthetic environments: ES over the genome of a synthetic env -- a synthetic contextual bandit (Liesen et
+al. 2024, arXiv 2406.12589), a neural MDP or a reward network (Ferreira et al., ICLR 2022); see
+:mod:`torch_distill.envs.synthetic`.
 
 Outer loop: :func:`torch_distill.runner.run_es` (SNES by default: ``sigma_init 0.05``, temperature 0 = NES rank
 utilities with baseline, ``lrate_mean 1``, ``lrate_sigma (3 + ln d) / (5 sqrt d)``; the mean starts at the
-networks' default initialisation) over the flat genome of a
-:class:`~torch_distill.envs.synthetic.SyntheticContextualBandit`.
+networks' default initialisation).
 
 Inner loop (:class:`SynthEnvProblem`): every candidate env trains ``agents`` fresh RL agents for exactly
 ``inner_steps`` synthetic steps -- all candidates x agents at once, as one population of the vectorised agents
 (:func:`~torch_distill.algorithms.ppo.ppo_train`, :func:`~torch_distill.algorithms.dqn.dqn_train`,
-:func:`~torch_distill.algorithms.td3.td3_train`): member ``m``'s env rows carry genome ``m`` as env params.
-The algorithm changes every generation (round-robin over ``algos``: ``ppo,dqn`` for discrete actions,
-``ppo,td3`` for continuous ones) and its hyperparameters are re-sampled every generation from the reference's
-lists. Common random numbers: in a generation every candidate gets the same hyperparameters, the same agent keys,
-the same synthetic latents and the same real-env start states.
+:func:`~torch_distill.algorithms.sac.sac_train`, :func:`~torch_distill.algorithms.td3.td3_train`): member ``m``'s
+env rows carry genome ``m`` as env params. The algorithm changes every generation (round-robin over ``algos``;
+SCB default ``ppo,dqn`` / ``ppo,td3``, MDP/reward default DDQN with Ferreira et al.'s hyperparameters) and its
+hyperparameters are re-sampled every generation: from the SCB reference's lists, or log-uniformly in ``[x/3, 3x]``
+for lr, batch size and width (MDP/reward; network shapes are drawn once per generation). Common random numbers: in
+a generation every candidate gets the same hyperparameters, the same agent keys, the same synthetic-env draws and the
+same real-env start states and action noise.
 
-Fitness: the trained agents' mean greedy return on the native real env (:func:`~torch_distill.algorithms.rl_common.
-evaluate_greedy`, ``episodes`` episodes per agent, optional linear horizon curriculum ``horizon_start -> max_steps``).
+Fitness: the trained agents' mean return on the native real env (:func:`~torch_distill.algorithms.rl_common.
+evaluate_greedy` with PPO/SAC actions sampled unless ``deterministic_eval``, ``episodes`` episodes per agent,
+optional linear horizon curriculum ``horizon_start -> max_steps``).
 """
 
 from __future__ import annotations
