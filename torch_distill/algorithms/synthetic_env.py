@@ -643,7 +643,8 @@ def evaluate_synthetic_env(
 # ---------------------------------------------------------------------------------------------------- orchestration
 def run_synth_env(config: SynthEnvConfig, resume: str | None = None,
                   resume_overrides: Collection[str] = ()) -> dict[str, Any]:
-    """Run the synthetic-env search end to end: ES loop, final evaluation, env files, summary (rank 0 writes; all compute).
+    """Run the synthetic-env search end to end: ES loop, final evaluation, env files, summary (rank 0 writes; every
+    rank computes).
 
     Writes ``env.safetensors`` (final ES mean) and, when a periodic evaluation found a better mean,
     ``env_best.safetensors`` -- each loads back with :func:`~torch_distill.envs.synthetic.load_synthetic_env`.
