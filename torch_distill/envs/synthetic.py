@@ -85,6 +85,7 @@ Shipped envs: :func:`load_synthetic_env` also takes the name of a file in ``torc
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -503,17 +504,8 @@ class SyntheticContextualBandit(SyntheticEnvBase):
             raise ValueError(f"latent_dim={latent_dim!r}: expected a positive int")
         self.latent_dim = int(latent_dim) if latent_dim is not None else obs_dim
         self.activation = activation
-        spec = EnvSpec(
-            env_id=f"SCB-{real_spec.env_id}",
-            obs_shape=real_spec.obs_shape,
-            discrete=real_spec.discrete,
-            n_actions=real_spec.n_actions,
-            action_dim=real_spec.action_dim,
-            action_low=real_spec.action_low,
-            action_high=real_spec.action_high,
-            max_episode_steps=1,
-        )
-        act_in = real_spec.n_actions if real_spec.discrete else real_spec.action_dim
+        spec = dataclasses.replace(real_spec, env_id=f"SCB-{real_spec.env_id}", max_episode_steps=1)
+        act_in = real_spec.act_dim
         self.init_net = FlatMLP([self.latent_dim, *self.hidden, obs_dim], activation)
         self.reward_net = FlatMLP([obs_dim + act_in, *self.hidden, 1], activation)
         self._setup(real_spec, spec, {"initial_state": self.init_net, "reward": self.reward_net}, genome,
@@ -657,17 +649,8 @@ class SyntheticMDP(SyntheticEnvBase):
         steps = real_spec.max_episode_steps if max_episode_steps is None else max_episode_steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"max_episode_steps={max_episode_steps!r}: expected None or a positive int")
-        spec = EnvSpec(
-            env_id=f"SynthMDP-{real_spec.env_id}",
-            obs_shape=real_spec.obs_shape,
-            discrete=real_spec.discrete,
-            n_actions=real_spec.n_actions,
-            action_dim=real_spec.action_dim,
-            action_low=real_spec.action_low,
-            action_high=real_spec.action_high,
-            max_episode_steps=int(steps),
-        )
-        act_in = real_spec.n_actions if real_spec.discrete else real_spec.action_dim
+        spec = dataclasses.replace(real_spec, env_id=f"SynthMDP-{real_spec.env_id}", max_episode_steps=int(steps))
+        act_in = real_spec.act_dim
         x_dim = act_in + obs_dim
         heads = {
             "transition": FlatMLP([x_dim, *self.hidden, obs_dim], activation),
@@ -825,21 +808,12 @@ class RewardNetworkEnv(SyntheticEnvBase):
         self.activation = activation
         self.exact_next_obs = isinstance(real, _ClassicControlEnv)
         obs_dim = real_spec.obs_dim
-        act_in = real_spec.n_actions if real_spec.discrete else real_spec.action_dim
+        act_in = real_spec.act_dim
         if potential:
             heads = {"potential": FlatMLP([obs_dim, *self.hidden, 1], activation)}
         else:
             heads = {"reward": FlatMLP([obs_dim + act_in, *self.hidden, 1], activation)}
-        spec = EnvSpec(
-            env_id=f"RewardNet-{real_spec.env_id}",
-            obs_shape=real_spec.obs_shape,
-            discrete=real_spec.discrete,
-            n_actions=real_spec.n_actions,
-            action_dim=real_spec.action_dim,
-            action_low=real_spec.action_low,
-            action_high=real_spec.action_high,
-            max_episode_steps=real_spec.max_episode_steps,
-        )
+        spec = dataclasses.replace(real_spec, env_id=f"RewardNet-{real_spec.env_id}")
         self._setup(real_spec, spec, heads, genome, crn_period, clip_actions)
         self._real_params: dict[torch.device, Any] = {}
 
