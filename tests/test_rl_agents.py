@@ -13,10 +13,10 @@ import time
 
 import pytest
 import torch
+from agent_envs import FixedResets
 
 from torch_distill.algorithms.dqn import DQNConfig, dqn_act, dqn_train, make_qnetwork
 from torch_distill.algorithms.ppo import ActorCritic, PPOConfig, ppo_act, ppo_train
-from torch_distill.algorithms.td3 import TD3Config, TD3Nets, ddpg_config, td3_act, td3_train
 from torch_distill.algorithms.rl_common import (
     FlatMLP,
     LogUniform,
@@ -37,39 +37,14 @@ from torch_distill.algorithms.rl_common import (
     uniform,
     with_hparams,
 )
+from torch_distill.algorithms.td3 import (
+    TD3Config,
+    TD3Nets,
+    ddpg_config,
+    td3_act,
+    td3_train,
+)
 from torch_distill.envs.classic_control import make_classic_control
-
-
-class FixedResets:
-    """Test env: a classic-control env whose resets are a fixed table, row ``r`` -> initial state ``r % period``.
-
-    The native envs draw fresh states for the whole batch from one generator, so member ``m``'s resets depend on
-    the batch size; with this table they depend only on the row within the member, which makes an ``M``-member run
-    comparable with ``M`` single-member runs.
-    """
-
-    def __init__(self, env_id: str, period: int, **kwargs) -> None:
-        self.inner = make_classic_control(env_id, **kwargs)
-        self.spec = self.inner.spec
-        self.period = period
-        self.init_state, self.init_obs = self.inner.reset(period, torch.Generator().manual_seed(123))
-
-    def default_params(self, device="cpu"):
-        return self.inner.default_params(device)
-
-    def _tile(self, batch: int):
-        reps = batch // self.period
-        return type(self.init_state)(*(f.repeat(reps) for f in self.init_state)), self.init_obs.repeat(reps, 1)
-
-    def reset(self, batch_size, generator, params=None):
-        return self._tile(batch_size)
-
-    def step(self, state, action, generator, params=None):
-        s, obs, r, term, trunc = self.inner.step(state, action, generator, params)
-        fresh, fobs = self._tile(action.shape[0])
-        done = term | trunc
-        s = type(s)(*(torch.where(done, f, x) for f, x in zip(fresh, s)))
-        return s, torch.where(done.unsqueeze(-1), fobs, obs), r, term, trunc
 
 
 def _assert_tree_close(a, b):

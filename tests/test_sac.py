@@ -14,40 +14,20 @@ import time
 
 import pytest
 import torch
+from agent_envs import FixedResets
 
 from torch_distill.algorithms.rl_common import evaluate_greedy, make_keys, with_hparams
-from torch_distill.algorithms.sac import SACConfig, SACNets, _actor_loss, _critic_loss, sac_act, sac_train
+from torch_distill.algorithms.sac import (
+    SACConfig,
+    SACNets,
+    _actor_loss,
+    _critic_loss,
+    sac_act,
+    sac_train,
+)
 from torch_distill.envs.classic_control import make_classic_control
 from torch_distill.envs.core import EnvSpec
 from torch_distill.envs.synthetic import SCBParams, SyntheticContextualBandit
-
-
-class FixedResets:
-    """A classic-control env whose resets are a fixed table, row ``r`` -> initial state ``r % period`` (as in
-    ``tests/test_rl_agents.py``): member ``m``'s resets then do not depend on the number of members."""
-
-    def __init__(self, env_id: str, period: int, **kwargs) -> None:
-        self.inner = make_classic_control(env_id, **kwargs)
-        self.spec = self.inner.spec
-        self.period = period
-        self.init_state, self.init_obs = self.inner.reset(period, torch.Generator().manual_seed(123))
-
-    def default_params(self, device="cpu"):
-        return self.inner.default_params(device)
-
-    def _tile(self, batch: int):
-        reps = batch // self.period
-        return type(self.init_state)(*(f.repeat(reps) for f in self.init_state)), self.init_obs.repeat(reps, 1)
-
-    def reset(self, batch_size, generator, params=None):
-        return self._tile(batch_size)
-
-    def step(self, state, action, generator, params=None):
-        s, obs, r, term, trunc = self.inner.step(state, action, generator, params)
-        fresh, fobs = self._tile(action.shape[0])
-        done = term | trunc
-        s = type(s)(*(torch.where(done, f, x) for f, x in zip(fresh, s)))
-        return s, torch.where(done.unsqueeze(-1), fobs, obs), r, term, trunc
 
 
 def _greedy(cfg: SACConfig, params: torch.Tensor, env_id: str, episodes: int = 16) -> torch.Tensor:
