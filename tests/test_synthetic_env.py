@@ -31,14 +31,6 @@ from torch_distill.envs.synthetic import (
 from torch_distill.envs.vec import make_native
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _scb(env_id: str = "CartPole-v1", **kw) -> SyntheticContextualBandit:
     return SyntheticContextualBandit(make_classic_control(env_id).spec, **kw)
 
