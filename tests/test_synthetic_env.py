@@ -215,6 +215,45 @@ def test_save_load_round_trip(tmp_path):
     assert td.batch_size == torch.Size([4, 3])
 
 
+def test_scb_observation_scaling(tmp_path):
+    """obs_loc/obs_scale: the init network's output is mapped to loc + scale * out and the reward network sees
+    (obs - loc) / scale -- the same rewards as an unscaled SCB on unit-scale observations; files keep the scaling
+    (format version 2); bad scalings are refused."""
+    from torch_distill.envs.synthetic import observation_scaling, read_synthetic_env_metadata
+
+    loc, scale = observation_scaling("MountainCarContinuous-v0")
+    torch.testing.assert_close(torch.tensor(loc), torch.tensor([-0.3, 0.0]))
+    torch.testing.assert_close(torch.tensor(scale), torch.tensor([0.9, 0.07]))
+    assert observation_scaling("CartPole-v1")[1][1] == 1.0  # unbounded velocity keeps scale 1
+    plain = _scb("MountainCarContinuous-v0")
+    scaled = _scb("MountainCarContinuous-v0", obs_loc=loc, obs_scale=scale)
+    g = plain.init_genome(torch.Generator().manual_seed(0))[0]
+    z = torch.randn(16, 2, generator=torch.Generator().manual_seed(1))
+    unit = plain.initial_obs(g, z)
+    obs = scaled.initial_obs(g, z)
+    torch.testing.assert_close(obs, torch.tensor(loc) + torch.tensor(scale) * unit)
+    a = torch.rand(16, 1, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    torch.testing.assert_close(scaled.reward(g, obs, a), plain.reward(g, unit, a))
+    path = tmp_path / "scaled.safetensors"
+    save_synthetic_env(path, scaled, g)
+    meta = read_synthetic_env_metadata(path)
+    assert meta["format_version"] == 2 and meta["architecture"]["obs_scale"] == list(scale)
+    loaded = load_synthetic_env(path)
+    torch.testing.assert_close(loaded.initial_obs(g, z), obs)
+    save_synthetic_env(tmp_path / "plain.safetensors", plain, g)
+    assert read_synthetic_env_metadata(tmp_path / "plain.safetensors")["format_version"] == 1
+    with pytest.raises(ValueError, match=r"obs_scale=\[1.0, 0.0\], expected positive"):
+        _scb("MountainCarContinuous-v0", obs_scale=[1.0, 0.0])
+    with pytest.raises(ValueError, match="expected 2 finite numbers"):
+        _scb("MountainCarContinuous-v0", obs_loc=[0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="not a gymnasium env id"):
+        observation_scaling("NoSuchEnv-v0")
+    with pytest.raises(ValueError, match="applies to kind='scb' only"):
+        SynthEnvConfig(env="CartPole-v0", kind="mdp", obs_scaling="bounds").validate()
+    with pytest.raises(ValueError, match="obs_scaling='box'"):
+        SynthEnvConfig(obs_scaling="box").validate()
+
+
 # ---------------------------------------------------------------------------------------------------- end to end
 def test_run_synth_env_end_to_end(tmp_path, capsys):
     cfg = _tiny_config(popsize=4, generations=2, agents=1, eval_every=1, final_seeds=2, final_episodes=2,

@@ -35,6 +35,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from torch_distill.algorithms.bandit import BanditConfig, BanditPolicy, bandit_act, bandit_train
 from torch_distill.algorithms.common import RunOptions
 from torch_distill.algorithms.dqn import DQNConfig, dqn_act, dqn_train, make_qnetwork
 from torch_distill.algorithms.ppo import ActorCritic, PPOConfig, ppo_act, ppo_sample, ppo_train
@@ -61,6 +62,7 @@ from torch_distill.envs.synthetic import (
     SyntheticEnvParams,
     SyntheticMDP,
     load_synthetic_env,
+    observation_scaling,
 )
 from torch_distill.policies import parse_hidden
 from torch_distill.runner import Streams, derive_seed
@@ -77,7 +79,7 @@ __all__ = [
     "run_synth_env",
 ]
 
-INNER_ALGOS = ("ppo", "dqn", "sac", "td3", "ddpg")
+INNER_ALGOS = ("ppo", "dqn", "sac", "td3", "ddpg", "bandit")
 
 # stream ids of derive_seed private to this module (runner.Streams uses 1..7)
 _HPARAMS = 101
@@ -140,6 +142,10 @@ class SynthEnvConfig(RunOptions):
     on CartPole, 64,64 for reward)."""
     activation: str = "auto"
     """Hidden activation of the synthetic env's networks (auto: relu for scb, leaky_relu for mdp and reward)."""
+    obs_scaling: Literal["none", "bounds"] = "none"
+    """scb: none (the reference) or bounds -- the SCB's networks work on observations scaled to [-1, 1] by the real
+    env's observation box (``observation_scaling``; for envs with tiny or large observation ranges such as
+    MountainCarContinuous or Pendulum). Agents see raw observations either way."""
     latent_dim: int | None = None
     """Latent size of a learned initial-state network (default: the observation size, as the reference)."""
     initial_state: Literal["real", "learned"] = "real"
@@ -195,6 +201,10 @@ class SynthEnvConfig(RunOptions):
             raise ValueError(f"final_seeds={self.final_seeds}: expected >= 0")
         if self.kind not in KINDS:
             raise ValueError(f"kind={self.kind!r}: expected one of {list(KINDS)}")
+        if self.obs_scaling not in ("none", "bounds"):
+            raise ValueError(f"obs_scaling={self.obs_scaling!r}: expected 'none' or 'bounds'")
+        if self.obs_scaling != "none" and self.kind != "scb":
+            raise ValueError(f"obs_scaling={self.obs_scaling!r} applies to kind='scb' only, got kind={self.kind!r}")
         if self.initial_state not in ("real", "learned"):
             raise ValueError(f"initial_state={self.initial_state!r}: expected 'real' or 'learned'")
         if self.transition not in ("direct", "delta"):
@@ -247,7 +257,8 @@ def make_synthetic_env(config: SynthEnvConfig, real_env: FunctionalEnv) -> Synth
     """The (genome-less) synthetic env of ``config.kind`` mirroring ``real_env``."""
     hidden, act = config.env_hidden(), config.env_activation()
     if config.kind == "scb":
-        return SyntheticContextualBandit(real_env.spec, hidden, config.latent_dim, act)
+        loc, scale = observation_scaling(config.env) if config.obs_scaling == "bounds" else (None, None)
+        return SyntheticContextualBandit(real_env.spec, hidden, config.latent_dim, act, obs_loc=loc, obs_scale=scale)
     if config.kind == "mdp":
         return SyntheticMDP(real_env, hidden, act, transition=config.transition, initial_state=config.initial_state,
                             latent_dim=config.latent_dim)
@@ -365,6 +376,13 @@ def make_inner_algo(name: str, spec: EnvSpec, inner_steps: int, hidden: tuple[in
             return functools.partial(dqn_act, make_qnetwork(spec, c))
 
         return InnerAlgo(name, cfg, space, dqn_train, act_factory(cfg), None, structural, act_factory)
+    if name == "bandit":
+        if kind != "scb":
+            raise ValueError(f"algos: bandit (the best-response learner of a contextual bandit) needs kind='scb', "
+                             f"got kind={kind!r}")
+        bcfg = BanditConfig(total_timesteps=inner_steps, hidden=hidden, activation=activation)
+        return InnerAlgo(name, bcfg, {}, bandit_train,
+                         functools.partial(bandit_act, BanditPolicy(spec, hidden, activation)))
     if name == "ppo":
         num_steps = max(1, min(100, inner_steps // 5))
         cfg = PPOConfig(total_timesteps=inner_steps, num_envs=5, num_steps=num_steps, update_epochs=ppo_epochs,

@@ -70,8 +70,8 @@ dynamics (none in the native envs) would not be shared.
 Files (format ``torch_distill.synthetic_env``; readable with ``safetensors.safe_open`` + ``json``): tensors
 ``genome [G]`` float32 plus, for reading without this library, every layer as ``{head}.{i}.weight [in, out]`` /
 ``{head}.{i}.bias`` (the names of :meth:`~SyntheticEnvBase.layout`); metadata key ``"torch_distill"``: JSON with
-``format``, ``format_version`` (the lowest reader version that understands the file: 1 for ``"scb"``, unchanged
-since version 1; 2 for ``"mdp"`` and ``"reward"``), ``kind``, ``env`` (the real env's
+``format``, ``format_version`` (the lowest reader version that understands the file: 1 for ``"scb"`` without
+observation scaling, 2 for ``"scb"`` with it, ``"mdp"`` and ``"reward"``), ``kind``, ``env`` (the real env's
 :class:`~torch_distill.envs.core.EnvSpec`), ``architecture`` (everything needed to rebuild the env: widths,
 activation, options, ``gamma``, the genome ``layout``), ``num_params`` and free-form fields (evaluation, command,
 created, ...). Kinds that need the real env (MDP with real initial states, reward networks) rebuild it at load time
@@ -122,6 +122,7 @@ __all__ = [
     "resolve_synthetic_env",
     "save_synthetic_env",
     "shipped_synthetic_envs",
+    "observation_scaling",
 ]
 
 FORMAT = "torch_distill.synthetic_env"
@@ -459,6 +460,45 @@ class SyntheticEnvBase:
 
 
 # ---------------------------------------------------------------------------------------------------- SCB
+def _obs_scaling(loc: Sequence[float] | None, scale: Sequence[float] | None,
+                 spec: EnvSpec) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+    """Checked ``(obs_loc, obs_scale)`` tuples of ``obs_dim`` finite numbers (scales > 0), or ``(None, None)``."""
+    if loc is None and scale is None:
+        return None, None
+    d = spec.obs_dim
+    loc = [0.0] * d if loc is None else list(loc)
+    scale = [1.0] * d if scale is None else list(scale)
+    for name, v in (("obs_loc", loc), ("obs_scale", scale)):
+        if len(v) != d or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in v):
+            raise ValueError(f"{spec.env_id}: {name}={v!r}, expected {d} finite numbers (one per observation dimension)")
+    if not all(x > 0 for x in scale):
+        raise ValueError(f"{spec.env_id}: obs_scale={scale!r}, expected positive numbers")
+    return tuple(float(x) for x in loc), tuple(float(x) for x in scale)
+
+
+def observation_scaling(env_id: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(loc, scale)`` mapping the gymnasium observation box of ``env_id`` onto ``[-1, 1]`` per dimension
+    (centre and half-width; unbounded dimensions keep ``(0, 1)``). For :class:`SyntheticContextualBandit`'s
+    ``obs_loc`` / ``obs_scale``. Raises ``ValueError`` for ids gymnasium does not know."""
+    import gymnasium
+    import numpy as np
+
+    try:
+        space = gymnasium.spec(env_id)
+    except Exception as exc:  # gymnasium raises its own NameNotFound / VersionNotFound errors
+        raise ValueError(f"observation_scaling: {env_id!r} is not a gymnasium env id ({exc})") from None
+    env = gymnasium.make(space.id)
+    try:
+        low = np.asarray(env.observation_space.low, dtype=np.float64).ravel()
+        high = np.asarray(env.observation_space.high, dtype=np.float64).ravel()
+    finally:
+        env.close()
+    finite = np.isfinite(low) & np.isfinite(high) & (high > low)
+    low, high = np.where(finite, low, -1.0), np.where(finite, high, 1.0)
+    loc, scale = (high + low) / 2, (high - low) / 2
+    return tuple(float(x) for x in loc), tuple(float(x) for x in scale)
+
+
 class SyntheticContextualBandit(SyntheticEnvBase):
     """A synthetic contextual bandit mirroring a real env's observation and action spaces (module docstring).
 
@@ -473,6 +513,11 @@ class SyntheticContextualBandit(SyntheticEnvBase):
             numbers across a member-major population; batch sizes must then be multiples of it). Same as
             ``crn_period``.
         clip_actions: clip continuous actions to the real env's bounds before the reward network sees them.
+        obs_loc, obs_scale: optional per-dimension observation scaling (``obs_dim`` numbers each; file format 2):
+            the initial-state network outputs ``obs_loc + obs_scale * out`` and the reward network sees
+            ``(obs - obs_loc) / obs_scale``, so both networks work on unit-scale values even where the real env's
+            observations do not (e.g. MountainCar's velocity in ``[-0.07, 0.07]``); see :func:`observation_scaling`.
+            Agents still see raw observations. None: no scaling (the reference).
         crn_period: the name shared with the other kinds for ``latent_period``.
     """
 
@@ -493,9 +538,14 @@ class SyntheticContextualBandit(SyntheticEnvBase):
         clip_actions: bool = True,
         *,
         crn_period: int | None = None,
+        obs_loc: Sequence[float] | None = None,
+        obs_scale: Sequence[float] | None = None,
     ) -> None:
         _, real_spec = _real_parts(real_spec, "SyntheticContextualBandit", need_env=False)
         self._check_real_spec(real_spec, "SCB")
+        self.obs_loc, self.obs_scale = _obs_scaling(obs_loc, obs_scale, real_spec)
+        self.format_version = 1 if self.obs_scale is None else 2
+        self._scaling: dict[torch.device, tuple[Tensor, Tensor]] = {}
         if latent_period is not None and crn_period is not None and latent_period != crn_period:
             raise ValueError(f"latent_period={latent_period!r} and crn_period={crn_period!r}: give one of them")
         self.hidden = _hidden_tuple(hidden)
@@ -528,13 +578,34 @@ class SyntheticContextualBandit(SyntheticEnvBase):
         """``(initial-state params [..., Pi], reward params [..., Pr])`` of ``genome [..., G]``."""
         return torch.split(genome, [self.init_net.num_params, self.reward_net.num_params], dim=-1)
 
+    def _loc_scale(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        if device not in self._scaling:
+            self._scaling[device] = (torch.tensor(self.obs_loc, dtype=torch.float32, device=device),
+                                     torch.tensor(self.obs_scale, dtype=torch.float32, device=device))
+        return self._scaling[device]
+
+    def scale_out(self, out: Tensor) -> Tensor:
+        """The initial-state network's output ``[..., obs_dim]`` -> observations (``obs_loc + obs_scale * out``)."""
+        if self.obs_scale is None:
+            return out
+        loc, scale = self._loc_scale(out.device)
+        return loc + scale * out
+
+    def scale_in(self, obs: Tensor) -> Tensor:
+        """Observations ``[..., obs_dim]`` -> the reward network's input (``(obs - obs_loc) / obs_scale``)."""
+        obs = obs.to(torch.float32)
+        if self.obs_scale is None:
+            return obs
+        loc, scale = self._loc_scale(obs.device)
+        return (obs - loc) / scale
+
     def initial_obs(self, genome: Tensor, z: Tensor) -> Tensor:
         """Observations ``[B, obs_dim]`` from latents ``z [B, latent_dim]`` (``genome [G]`` or ``[B, G]``)."""
-        return self._apply(self.init_net, self.split(genome)[0], z)
+        return self.scale_out(self._apply(self.init_net, self.split(genome)[0], z))
 
     def reward(self, genome: Tensor, obs: Tensor, action: Tensor) -> Tensor:
         """Rewards ``[B]`` of ``action`` (``[B]`` int or ``[B, A]`` float) in ``obs [B, obs_dim]``."""
-        x = torch.cat([obs.to(torch.float32), self.action_input(action)], dim=-1)
+        x = torch.cat([self.scale_in(obs), self.action_input(action)], dim=-1)
         return self._apply(self.reward_net, self.split(genome)[1], x).squeeze(-1)
 
     def _latents(self, batch: int, generator: torch.Generator) -> Tensor:
@@ -571,6 +642,8 @@ class SyntheticContextualBandit(SyntheticEnvBase):
             "latent_dim": self.latent_dim,
             "latent_dist": "normal(0, I)",
             "episode_length": 1,
+            "obs_loc": None if self.obs_loc is None else list(self.obs_loc),
+            "obs_scale": None if self.obs_scale is None else list(self.obs_scale),
             "layout": self._layout_json(),
         }
 
@@ -578,7 +651,8 @@ class SyntheticContextualBandit(SyntheticEnvBase):
     def from_architecture(cls, real: FunctionalEnv | EnvSpec, arch: dict[str, Any],
                           crn_period: int | None = None) -> SyntheticContextualBandit:
         return cls(real, tuple(arch["hidden"]), int(arch["latent_dim"]), arch["activation"],
-                   latent_period=crn_period, clip_actions=bool(arch.get("clip_actions", True)))
+                   latent_period=crn_period, clip_actions=bool(arch.get("clip_actions", True)),
+                   obs_loc=arch.get("obs_loc"), obs_scale=arch.get("obs_scale"))
 
     @staticmethod
     def needs_real_env(arch: dict[str, Any]) -> bool:

@@ -1,0 +1,195 @@
+"""The best-response learner of a synthetic contextual bandit: a cheap, noise-free inner loop for SCB searches.
+
+An SCB (:class:`~torch_distill.envs.synthetic.SyntheticContextualBandit`) has episodes of length 1, so whatever an
+RL algorithm trains on it converges, at best, to the policy ``pi(s) = argmax_a r(s, a)`` over the states the SCB
+draws. :func:`bandit_train` computes that target directly and fits a fresh policy network to it:
+
+1. draw contexts from the SCB's initial-state network (the same latents for every member: common random numbers);
+2. score ``K`` candidate actions per context with the SCB's reward network (every discrete action; for continuous
+   actions ``grid`` evenly spaced values per dimension, the full product grid up to 2 dimensions, else ``grid``
+   random points of the box) and label each context with the best one. Each score is one synthetic step (an
+   episode of length 1), so ``total_timesteps // K`` contexts spend the same synthetic-step budget as an RL
+   learner's ``total_timesteps`` (10k: 243 contexts x 41 actions for Pendulum, 5000 x 2 for CartPole);
+3. fit an MLP policy to the labels by minibatch Adam (cross-entropy for discrete actions; mean squared error of a
+   ``tanh``-squashed, bound-scaled output for continuous ones).
+
+There is no exploration noise, replay or critic, so a generation costs a fraction of a PPO/TD3 inner loop and the
+fitness ranking is not drowned in RL training noise. It is not one of the reference's inner algorithms (those are
+RL agents; see shared/reference/synthetic_envs.md): use it to find a reward landscape worth refining, then check
+(or keep training) with real RL learners, which see the SCB as held-out algorithms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from torch_distill.algorithms.rl_common import FlatMLP, fold_in, make_keys
+from torch_distill.envs.core import EnvSpec
+from torch_distill.es.optim import adam_init, adam_update
+
+__all__ = ["BanditConfig", "BanditPolicy", "bandit_act", "bandit_train", "candidate_actions"]
+
+
+@dataclass(frozen=True)
+class BanditConfig:
+    """Settings of :func:`bandit_train`.
+
+    Attributes:
+        total_timesteps: synthetic steps (reward queries) per member; ``total_timesteps // K`` contexts.
+        num_states: contexts per member, overriding ``total_timesteps // K``.
+        grid: candidate values per continuous action dimension (product grid for 1-2 dimensions, else this many
+            random points of the action box).
+        steps: Adam steps fitting the policy.
+        batch_size: contexts per Adam step (the same minibatch indices for every member).
+        lr: Adam learning rate.
+        hidden: policy hidden widths.
+        activation: policy hidden activation.
+        num_envs: env rows per member the caller lays out (1: the learner draws its own contexts).
+    """
+
+    total_timesteps: int = 10_000
+    num_states: int | None = None
+    grid: int = 41
+    steps: int = 200
+    batch_size: int = 256
+    lr: float = 3e-3
+    hidden: tuple[int, ...] = field(default=(64, 64))
+    activation: str = "relu"
+    num_envs: int = 1
+
+    def __post_init__(self) -> None:
+        for k in ("total_timesteps", "num_states", "grid", "steps", "batch_size", "num_envs"):
+            v = getattr(self, k)
+            if v is None and k == "num_states":
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"bandit {k}={v!r}: expected a positive integer")
+        if self.grid < 2:
+            raise ValueError(f"bandit grid={self.grid}: expected >= 2 candidate values per action dimension")
+        if not (isinstance(self.lr, (int, float, Tensor)) and float(torch.as_tensor(self.lr).max()) > 0):
+            raise ValueError(f"bandit lr={self.lr!r}: expected a positive number")
+
+
+class BanditPolicy:
+    """The fitted policy: an MLP over observations; logits (discrete) or ``tanh`` scaled to the action box."""
+
+    def __init__(self, spec: EnvSpec, hidden: tuple[int, ...], activation: str) -> None:
+        self.spec = spec
+        self.net = FlatMLP([spec.obs_dim, *hidden, spec.act_dim], activation, out_gain=0.01)
+        self.num_params = self.net.num_params
+        if not spec.discrete:
+            low = torch.tensor(spec.action_low, dtype=torch.float32)
+            high = torch.tensor(spec.action_high, dtype=torch.float32)
+            self._mid, self._half = (high + low) / 2, (high - low) / 2
+
+    def output(self, params: Tensor, obs: Tensor) -> Tensor:
+        """``params [M, P]``, ``obs [M, B, obs_dim]`` -> logits ``[M, B, n]`` or actions ``[M, B, A]`` in bounds."""
+        out = self.net(params, obs.to(params.dtype))
+        if self.spec.discrete:
+            return out
+        return self._mid.to(out.device) + self._half.to(out.device) * torch.tanh(out)
+
+
+def bandit_act(policy: BanditPolicy, params: Tensor, obs: Tensor) -> Tensor:
+    """Greedy actions: int64 ``[M, B]`` (discrete) or float ``[M, B, A]``."""
+    out = policy.output(params, obs)
+    return out.argmax(-1) if policy.spec.discrete else out
+
+
+def candidate_actions(spec: EnvSpec, grid: int, generator: torch.Generator) -> Tensor:
+    """The actions scored per state: int64 ``[n]`` (discrete) or float ``[K, A]`` inside the action box."""
+    dev = generator.device
+    if spec.discrete:
+        return torch.arange(spec.n_actions, device=dev)
+    low = torch.tensor(spec.action_low, dtype=torch.float32, device=dev)
+    high = torch.tensor(spec.action_high, dtype=torch.float32, device=dev)
+    a = len(spec.action_low)
+    if a <= 2:
+        axes = [torch.linspace(float(low[i]), float(high[i]), grid, device=dev) for i in range(a)]
+        return torch.cartesian_prod(*axes).reshape(-1, a)
+    return low + (high - low) * torch.rand(grid, a, generator=generator, device=dev)
+
+
+def bandit_train(
+    config: BanditConfig,
+    env: Any,
+    env_params: Any,
+    generator: torch.Generator,
+    num_members: int,
+    keys: Tensor | None = None,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Fit ``M`` policies to the best responses of ``M`` SCBs (module docstring).
+
+    Args:
+        config: :class:`BanditConfig`.
+        env: a :class:`~torch_distill.envs.synthetic.SyntheticContextualBandit`.
+        env_params: ``SyntheticEnvParams`` with genome ``[M * num_envs, G]`` (member-major) or ``[G]`` (one SCB).
+        generator: draws the contexts (shared by every member) and, with more than 2 action dimensions, the
+            candidate actions.
+        num_members: ``M``.
+        keys: per-member keys ``[M]`` for the policy initialisation (default: drawn from ``generator``).
+
+    Returns:
+        ``(params [M, P], metrics)`` with the final fit loss ``loss [M]`` and the SCB's mean best reward
+        ``best_reward [M]``.
+    """
+    from torch_distill.envs.synthetic import SyntheticContextualBandit
+
+    if not isinstance(env, SyntheticContextualBandit):
+        raise TypeError(f"bandit_train needs a SyntheticContextualBandit (episode length 1), got {type(env).__name__}")
+    m = int(num_members)
+    spec = env.real_spec
+    dev = generator.device
+    genome = env_params.genome
+    if genome.dim() == 1:
+        genome = genome.expand(m, -1)
+    elif genome.shape[0] == m * config.num_envs:
+        genome = genome[:: config.num_envs]
+    else:
+        raise ValueError(f"env_params.genome has {genome.shape[0]} rows, expected {m * config.num_envs} "
+                         f"({m} members x {config.num_envs} envs) or a single genome")
+    if keys is None:
+        keys = make_keys(torch.randint(0, 2**31 - 1, (), generator=generator, device=dev), m, dev)
+    if keys.shape != (m,):
+        raise ValueError(f"keys shape {tuple(keys.shape)}: expected ({m},)")
+    init_p, reward_p = env.split(genome)
+    cand = candidate_actions(spec, config.grid, generator)
+    k = cand.shape[0]
+    n = config.num_states or max(1, config.total_timesteps // k)
+    z = torch.randn(1, n, env.latent_dim, generator=generator, device=dev)
+    states = env.scale_out(env.init_net(init_p, z))  # [M, N, obs]
+    act_in = env.action_input(cand)  # [K, act_in]
+    x = torch.cat([env.scale_in(states).unsqueeze(2).expand(m, n, k, -1),
+                   act_in.unsqueeze(0).unsqueeze(0).expand(m, n, k, -1)], dim=-1).reshape(m, n * k, -1)
+    rewards = env.reward_net(reward_p, x).reshape(m, n, k)
+    best_r, best = rewards.max(-1)
+    labels = cand[best]  # [M, N] int or [M, N, A]
+
+    policy = BanditPolicy(spec, tuple(config.hidden), config.activation)
+    params = policy.net.init(fold_in(keys, 7))
+    opt = adam_init(params)
+    states = states.detach()
+    loss = torch.zeros(m, device=dev)
+    b = min(config.batch_size, n)
+    for _ in range(config.steps):
+        p = params.detach().requires_grad_(True)
+        if b < n:
+            idx = torch.randint(n, (b,), generator=generator, device=dev)
+            s_b, y_b = states[:, idx], labels[:, idx]
+        else:
+            s_b, y_b = states, labels
+        out = policy.output(p, s_b)
+        if spec.discrete:
+            per = torch.nn.functional.cross_entropy(out.reshape(m * b, -1), y_b.reshape(-1), reduction="none")
+            loss = per.reshape(m, b).mean(-1)
+        else:
+            loss = ((out - y_b) ** 2).sum(-1).mean(-1)
+        (g,) = torch.autograd.grad(loss.sum(), p)
+        delta, opt = adam_update(g, opt, config.lr)
+        params = params - delta
+    return params.detach(), {"loss": loss.detach(), "best_reward": best_r.mean(-1)}
+
