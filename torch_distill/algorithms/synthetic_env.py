@@ -130,7 +130,9 @@ class SynthEnvConfig(RunOptions):
     (continuous). auto: ppo,dqn for discrete actions, ppo,td3 for continuous ones (scb; the reference also rotates
     sac, which costs 20-40x a PPO/DQN generation on CPU -- add it explicitly, or evaluate it as a held-out
     learner); dqn (DDQN with the Ferreira et al. hyperparameters) or td3 (mdp, reward). Stored resolved in
-    config.json."""
+    config.json. bandit (scb only; not a reference algorithm): the contextual bandit's best-response learner of
+    :mod:`torch_distill.algorithms.bandit` -- a policy fitted to argmax_a r(s, a) at the SCB's states, no RL noise
+    and ~1 s per generation; the RL algorithms are then held-out learners of the found SCB."""
     inner_steps: int = 10_000
     """Synthetic env steps per trained agent (reference: 10k)."""
     agents: int = 1
