@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from torch_distill.algorithms.rl_common import FlatMLP, fold_in, make_keys
+from torch_distill.algorithms.rl_common import FlatMLP, check_ints, fold_in, make_keys
 from torch_distill.envs.core import EnvSpec
 from torch_distill.es.optim import adam_init, adam_update
 
@@ -62,12 +62,8 @@ class BanditConfig:
     num_envs: int = 1
 
     def __post_init__(self) -> None:
-        for k in ("total_timesteps", "num_states", "grid", "steps", "batch_size", "num_envs"):
-            v = getattr(self, k)
-            if v is None and k == "num_states":
-                continue
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"bandit {k}={v!r}: expected a positive integer")
+        check_ints(self, ("total_timesteps", "grid", "steps", "batch_size", "num_envs"), "bandit ")
+        check_ints(self, ("num_states",), "bandit ", allow_none=True)
         if self.grid < 2:
             raise ValueError(f"bandit grid={self.grid}: expected >= 2 candidate values per action dimension")
         if not (isinstance(self.lr, (int, float, Tensor)) and float(torch.as_tensor(self.lr).max()) > 0):

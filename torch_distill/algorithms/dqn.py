@@ -31,9 +31,10 @@ from torch import Tensor
 from torch.func import grad_and_value
 
 from torch_distill.algorithms.rl_common import (
-    ReplayBuffer,
     EpisodeTracker,
     FlatMLP,
+    ReplayBuffer,
+    check_ints,
     clip_grad_norm,
     fold_in,
     histogram_mean,
@@ -116,11 +117,8 @@ class DQNConfig:
     log_interval: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("num_envs", "batch_size", "train_frequency", "gradient_steps", "target_update_interval",
-                     "metrics_interval"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"DQNConfig.{name}={v!r}: expected a positive int")
+        check_ints(self, ("num_envs", "batch_size", "train_frequency", "gradient_steps", "target_update_interval",
+                          "metrics_interval"), "DQNConfig.")
         if self.buffer_size < self.num_envs:
             raise ValueError(f"DQNConfig.buffer_size={self.buffer_size}: expected >= num_envs={self.num_envs}")
         if self.total_timesteps < self.num_envs:

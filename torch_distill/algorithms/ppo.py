@@ -30,6 +30,7 @@ from torch.func import grad_and_value
 from torch_distill.algorithms.rl_common import (
     EpisodeTracker,
     FlatMLP,
+    check_ints,
     clip_grad_norm,
     fold_in,
     gae,
@@ -100,10 +101,7 @@ class PPOConfig:
     log_interval: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"PPOConfig.{name}={v!r}: expected a positive int")
+        check_ints(self, ("num_envs", "num_steps", "update_epochs", "num_minibatches"), "PPOConfig.")
         batch = self.num_envs * self.num_steps
         if batch % self.num_minibatches:
             raise ValueError(

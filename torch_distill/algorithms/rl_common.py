@@ -221,6 +221,18 @@ def orthogonal(keys: Tensor, rows: int, cols: int, gain: float) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------------------- optimisation helpers
+def check_ints(obj: Any, names: Sequence[str], prefix: str = "", minimum: int = 1, allow_none: bool = False) -> None:
+    """Raise ``ValueError`` naming the first field of ``obj`` in ``names`` that is not an int ``>= minimum``
+    (``minimum`` 1: "a positive int", 0: "a non-negative int"; ``allow_none`` lets None through)."""
+    for name in names:
+        v = getattr(obj, name)
+        if v is None and allow_none:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            what = {1: "a positive int", 0: "a non-negative int"}.get(minimum, f"an int >= {minimum}")
+            raise ValueError(f"{prefix}{name}={v!r}: expected {what}")
+
+
 def member_tensor(value: float | Tensor, num_members: int, device: torch.device, name: str) -> Tensor:
     """A hyperparameter as a float32 ``[M]`` tensor: a Python number is broadcast, a tensor must be ``[]`` or ``[M]``."""
     t = torch.as_tensor(value, dtype=torch.float32, device=device)

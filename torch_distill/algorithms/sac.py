@@ -48,6 +48,7 @@ from torch_distill.algorithms.rl_common import (
     EpisodeTracker,
     FlatMLP,
     ReplayBuffer,
+    check_ints,
     clip_grad_norm,
     fold_in,
     gumbel,
@@ -135,14 +136,9 @@ class SACConfig:
     log_interval: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("num_envs", "batch_size", "gradient_steps", "target_update_interval", "metrics_interval"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"SACConfig.{name}={v!r}: expected a positive int")
-        for name in ("total_timesteps", "buffer_size", "learning_starts", "log_interval"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"SACConfig.{name}={v!r}: expected a non-negative int")
+        check_ints(self, ("num_envs", "batch_size", "gradient_steps", "target_update_interval", "metrics_interval"),
+                   "SACConfig.")
+        check_ints(self, ("total_timesteps", "buffer_size", "learning_starts", "log_interval"), "SACConfig.", minimum=0)
         if self.buffer_size < self.num_envs or self.total_timesteps < self.num_envs:
             raise ValueError(f"SACConfig: buffer_size={self.buffer_size} and total_timesteps={self.total_timesteps} "
                              f"must be >= num_envs={self.num_envs}")

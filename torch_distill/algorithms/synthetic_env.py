@@ -41,6 +41,7 @@ from torch_distill.algorithms.dqn import DQNConfig, dqn_act, dqn_train, make_qne
 from torch_distill.algorithms.ppo import ActorCritic, PPOConfig, ppo_act, ppo_sample, ppo_train
 from torch_distill.algorithms.rl_common import (
     LogUniform,
+    check_ints,
     evaluate_greedy,
     make_keys,
     sample_hparams,
@@ -192,11 +193,8 @@ class SynthEnvConfig(RunOptions):
 
     def validate(self) -> None:
         self.validate_run_options()
-        for k in ["inner_steps", "agents", "popsize", "generations", "eval_agents", "ppo_epochs", "ppo_minibatches",
-                  "dqn_train_frequency"]:
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{k}={v!r}: expected a positive integer")
+        check_ints(self, ["inner_steps", "agents", "popsize", "generations", "eval_agents", "ppo_epochs",
+                          "ppo_minibatches", "dqn_train_frequency"])
         if self.inner_steps < 100:
             raise ValueError(f"inner_steps={self.inner_steps}: expected >= 100 synthetic steps")
         if self.final_seeds < 0:

@@ -26,9 +26,10 @@ from torch import Tensor
 from torch.func import grad_and_value
 
 from torch_distill.algorithms.rl_common import (
-    ReplayBuffer,
     EpisodeTracker,
     FlatMLP,
+    ReplayBuffer,
+    check_ints,
     clip_grad_norm,
     fold_in,
     make_keys,
@@ -92,10 +93,7 @@ class TD3Config:
     log_interval: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("num_envs", "batch_size", "gradient_steps", "policy_delay", "metrics_interval"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"TD3Config.{name}={v!r}: expected a positive int")
+        check_ints(self, ("num_envs", "batch_size", "gradient_steps", "policy_delay", "metrics_interval"), "TD3Config.")
         if self.buffer_size < self.num_envs or self.total_timesteps < self.num_envs:
             raise ValueError(f"TD3Config: buffer_size={self.buffer_size} and total_timesteps={self.total_timesteps} "
                              f"must be >= num_envs={self.num_envs}")
