@@ -119,3 +119,25 @@ def test_bad_input():
     scb = SyntheticContextualBandit(real.spec)
     with pytest.raises(ValueError, match="expected 6"):
         bandit_train(BanditConfig(), scb, SyntheticEnvParams(scb.init_genome(_gen(0), 4)), _gen(0), 6)
+
+
+def test_init_env_starts_the_search_from_a_saved_env(tmp_path):
+    """--init-env: the ES mean starts at a saved env's genome; a different architecture or kind is refused."""
+    from torch_distill.algorithms.synthetic_env import SynthEnvProblem, make_synthetic_env
+    from torch_distill.envs.synthetic import save_synthetic_env
+
+    cfg = SynthEnvConfig(env="MountainCarContinuous-v0", algos="bandit", obs_scaling="bounds")
+    real = make_native(cfg.env)
+    synth = make_synthetic_env(cfg, real)
+    genome = synth.init_genome(_gen(0))[0] + 0.5
+    save_synthetic_env(tmp_path / "a.safetensors", synth, genome)
+    problem = SynthEnvProblem(SynthEnvConfig(**{**cfg.__dict__, "init_env": str(tmp_path / "a.safetensors")}),
+                              real, torch.device("cpu"))
+    torch.testing.assert_close(problem.initial_mean(), genome)
+    unscaled = SynthEnvConfig(env=cfg.env, algos="bandit", init_env=str(tmp_path / "a.safetensors"))
+    with pytest.raises(ValueError, match="obs_scale: file"):
+        SynthEnvProblem(unscaled, real, torch.device("cpu")).initial_mean()
+    with pytest.raises(ValueError, match="is a scb env of MountainCarContinuous-v0, expected a scb env of Pendulum-v1"):
+        run_synth_env(SynthEnvConfig(env="Pendulum-v1", algos="bandit", obs_scaling="bounds",
+                                     init_env=str(tmp_path / "a.safetensors"), out=str(tmp_path), name="x"))
+    assert not (tmp_path / "x").exists()

@@ -161,6 +161,10 @@ class SynthEnvConfig(RunOptions):
     """reward: potential-based shaping gamma Phi(s') - Phi(s) (else an MLP over [state, action])."""
     reward_gamma: float = 0.99
     """reward: the gamma of the potential-based shaping."""
+    init_env: str | None = None
+    """Start the ES mean from the genome of this saved synthetic env (a path or a shipped name) instead of the
+    networks' default initialisation -- e.g. refine with RL inner loops an env found with the bandit learner. Its
+    kind, real env and architecture (widths, activation, latent size, observation scaling) must be this run's."""
     agent_hidden: str = "64,64"
     """Hidden widths of the inner agents' networks."""
     agent_activation: str = "auto"
@@ -502,8 +506,25 @@ class SynthEnvProblem:
         self.horizon_end = int(config.max_steps or self.spec.max_episode_steps)
 
     def initial_mean(self) -> Tensor:
+        if self.cfg.init_env is not None:
+            return self.init_env_genome(self.cfg.init_env)
         gen = torch.Generator(device=self.device).manual_seed(derive_seed(self.cfg.seed, -1, Streams.INIT))
         return self.synth.init_genome(gen)[0]
+
+    def init_env_genome(self, name: str) -> Tensor:
+        """The genome of the saved env ``name``, checked against this run's synthetic env (ValueError naming what
+        differs)."""
+        loaded = load_synthetic_env(name, self.device)
+        mine, theirs = self.synth.architecture(), loaded.architecture()
+        if loaded.kind != self.synth.kind or loaded.real_spec.env_id != self.spec.env_id:
+            raise ValueError(f"init_env={name!r} is a {loaded.kind} env of {loaded.real_spec.env_id}, expected a "
+                             f"{self.synth.kind} env of {self.spec.env_id}")
+        diff = sorted(k for k in set(mine) | set(theirs) if k != "layout" and mine.get(k) != theirs.get(k))
+        if diff or loaded.num_params != self.num_dims:
+            detail = ", ".join(f"{k}: file {theirs.get(k)!r} vs run {mine.get(k)!r}" for k in diff)
+            raise ValueError(f"init_env={name!r}: architecture differs from this run's ({detail or 'genome size'}); "
+                             f"pass the matching --hidden/--activation/--latent-dim/--obs-scaling options")
+        return loaded.genome.to(self.device)
 
     def algo_of(self, generation: int) -> str:
         return self.algos[generation % len(self.algos)]
@@ -693,6 +714,8 @@ def run_synth_env(config: SynthEnvConfig, resume: str | None = None,
     device = info.device if info.enabled else resolve_device(config.device)
     real_env = make_native(config.env)
     problem = SynthEnvProblem(config, real_env, device)
+    if config.init_env is not None and not resume:
+        problem.init_env_genome(config.init_env)  # a clear error before the run folder exists
     if config.strategy == "snes":
         kw: dict[str, Any] = {"popsize": config.popsize, "sigma_init": config.sigma, "temperature": config.temperature,
                               "lrate_mean": config.es_lr if config.es_lr is not None else 1.0}
