@@ -12,7 +12,14 @@ import json
 import pytest
 import torch
 
-from torch_distill.algorithms.bandit import BanditConfig, bandit_act, bandit_train, candidate_actions
+from torch_distill.algorithms.bandit import (
+    BanditConfig,
+    BanditPolicy,
+    bandit_act,
+    bandit_sample,
+    bandit_train,
+    candidate_actions,
+)
 from torch_distill.algorithms.synthetic_env import SynthEnvConfig, make_inner_algo, run_synth_env
 from torch_distill.envs.synthetic import SyntheticContextualBandit, SyntheticEnvParams, SyntheticMDP
 from torch_distill.envs.vec import make_native
@@ -141,3 +148,22 @@ def test_init_env_starts_the_search_from_a_saved_env(tmp_path):
         run_synth_env(SynthEnvConfig(env="Pendulum-v1", algos="bandit", obs_scaling="bounds",
                                      init_env=str(tmp_path / "a.safetensors"), out=str(tmp_path), name="x"))
     assert not (tmp_path / "x").exists()
+
+
+def test_bandit_sample_adds_bounded_shared_noise():
+    spec = make_native("Pendulum-v1").spec
+    policy = BanditPolicy(spec, (16,), "relu")
+    params = policy.net.init(torch.tensor([1, 2]))
+    obs = torch.randn(2, 500, 3, generator=_gen(0))
+    greedy = bandit_act(policy, params, obs)
+    a = bandit_sample(policy, params, obs, _gen(1), noise=0.3)
+    assert a.shape == greedy.shape and a.min() >= -2 and a.max() <= 2
+    dev = (a - greedy).std()
+    assert 0.45 < dev < 0.7  # 0.3 x half-range 2 = 0.6 before clipping
+    # common random numbers: both members got the same noise draw wherever neither action was clipped
+    inside = (a.abs() < 2).all(0)
+    torch.testing.assert_close((a - greedy)[0][inside], (a - greedy)[1][inside])
+    algo = make_inner_algo("bandit", spec, 10_000, (16,), "relu", bandit_noise=0.3)
+    assert algo.sample is not None and make_inner_algo("bandit", spec, 10_000, (16,), "relu").sample is None
+    with pytest.raises(ValueError, match="bandit_noise=-0.1"):
+        SynthEnvConfig(env="Pendulum-v1", algos="bandit", bandit_noise=-0.1).validate()

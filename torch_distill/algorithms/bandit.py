@@ -31,7 +31,7 @@ from torch_distill.algorithms.rl_common import FlatMLP, check_ints, fold_in, mak
 from torch_distill.envs.core import EnvSpec
 from torch_distill.es.optim import adam_init, adam_update
 
-__all__ = ["BanditConfig", "BanditPolicy", "bandit_act", "bandit_train", "candidate_actions"]
+__all__ = ["BanditConfig", "BanditPolicy", "bandit_act", "bandit_sample", "bandit_train", "candidate_actions"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,20 @@ def bandit_act(policy: BanditPolicy, params: Tensor, obs: Tensor) -> Tensor:
     """Greedy actions: int64 ``[M, B]`` (discrete) or float ``[M, B, A]``."""
     out = policy.output(params, obs)
     return out.argmax(-1) if policy.spec.discrete else out
+
+
+def bandit_sample(policy: BanditPolicy, params: Tensor, obs: Tensor, generator: torch.Generator,
+                  noise: float = 0.3) -> Tensor:
+    """Exploratory actions: Gaussian noise of ``noise`` x the action half-range added to the greedy action, clipped
+    to the box (continuous); Gumbel-max over logits scaled by ``1 / noise`` (discrete; ``noise`` is the
+    temperature). One draw of shape ``[B, ...]`` shared by the ``M`` members (common random numbers)."""
+    out = policy.output(params, obs)
+    if policy.spec.discrete:
+        u = torch.rand(out.shape[-2:], generator=generator, device=out.device).clamp_(1e-12, 1.0 - 1e-7)
+        return (out / noise - torch.log(-torch.log(u))).argmax(-1)
+    eps = torch.randn(out.shape[-2:], generator=generator, device=out.device)
+    mid, half = policy._mid.to(out.device), policy._half.to(out.device)
+    return torch.minimum(torch.maximum(out + noise * half * eps, mid - half), mid + half)
 
 
 def candidate_actions(spec: EnvSpec, grid: int, generator: torch.Generator) -> Tensor:

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from torch_distill.algorithms.bandit import BanditConfig, BanditPolicy, bandit_act, bandit_train
+from torch_distill.algorithms.bandit import BanditConfig, BanditPolicy, bandit_act, bandit_sample, bandit_train
 from torch_distill.algorithms.common import RunOptions
 from torch_distill.algorithms.dqn import DQNConfig, dqn_act, dqn_train, make_qnetwork
 from torch_distill.algorithms.ppo import ActorCritic, PPOConfig, ppo_act, ppo_sample, ppo_train
@@ -190,6 +190,10 @@ class SynthEnvConfig(RunOptions):
     """PPO minibatches per epoch (reference: 10); must divide 5 envs x num_steps."""
     dqn_train_frequency: int = 2
     """DQN env iterations (10 env steps each) per gradient step (reference: 1)."""
+    bandit_noise: float = 0.0
+    """bandit learner: exploration noise of its fitness episodes (Gaussian, times the action half-range; Gumbel
+    temperature for discrete actions) unless deterministic_eval; 0: greedy (noise smooths the fitness landscape the
+    way the reference's sampled PPO/SAC actions do)."""
     eval_agents: int = 2
     """Agents per algorithm (random hyperparameters each) for the periodic ES-mean evaluation."""
     final_seeds: int = 8
@@ -221,6 +225,8 @@ class SynthEnvConfig(RunOptions):
             v = getattr(self, k)
             if v is not None and not (math.isfinite(v) and v > 0):
                 raise ValueError(f"{k}={v!r}: expected a positive finite number")
+        if not (math.isfinite(self.bandit_noise) and self.bandit_noise >= 0):
+            raise ValueError(f"bandit_noise={self.bandit_noise!r}: expected a finite number >= 0")
         if not (math.isfinite(self.temperature) and self.temperature >= 0):
             raise ValueError(f"temperature={self.temperature!r}: expected >= 0")
         if self.strategy not in ("snes", "open_es"):
@@ -356,7 +362,7 @@ class InnerAlgo:
 
 def make_inner_algo(name: str, spec: EnvSpec, inner_steps: int, hidden: tuple[int, ...], activation: str,
                     ppo_epochs: int = 10, ppo_minibatches: int = 10, dqn_train_frequency: int = 1,
-                    kind: str = "scb") -> InnerAlgo:
+                    kind: str = "scb", bandit_noise: float = 0.0) -> InnerAlgo:
     """Build :class:`InnerAlgo` ``name`` for the action space of ``spec``.
 
     ``kind="scb"``: the SCB reference's structural settings (PPO: 5 envs x 100 steps, 10 epochs, 10 minibatches;
@@ -365,7 +371,9 @@ def make_inner_algo(name: str, spec: EnvSpec, inner_steps: int, hidden: tuple[in
     than the reference's 10k, and its hyperparameter lists. ``kind="mdp"``/``"reward"`` with ``dqn``: DDQN with the
     CartPole hyperparameters of Ferreira et al. (:func:`~torch_distill.algorithms.solve.ferreira_ddqn_config`; its
     own hidden width 57 tanh, ``hidden``/``activation`` do not apply) and their "varied hyperparameters": lr, batch
-    size and hidden width drawn log-uniformly in ``[x / 3, 3 x]`` every inner loop."""
+    size and hidden width drawn log-uniformly in ``[x / 3, 3 x]`` every inner loop. ``bandit``: the SCB
+    best-response learner (:mod:`torch_distill.algorithms.bandit`), greedy unless ``bandit_noise > 0`` (then fitness
+    episodes add that much exploration noise, see :func:`~torch_distill.algorithms.bandit.bandit_sample`)."""
     if name == "dqn" and kind != "scb":
         from torch_distill.algorithms.solve import ferreira_ddqn_config
 
@@ -385,8 +393,9 @@ def make_inner_algo(name: str, spec: EnvSpec, inner_steps: int, hidden: tuple[in
             raise ValueError(f"algos: bandit (the best-response learner of a contextual bandit) needs kind='scb', "
                              f"got kind={kind!r}")
         bcfg = BanditConfig(total_timesteps=inner_steps, hidden=hidden, activation=activation)
-        return InnerAlgo(name, bcfg, {}, bandit_train,
-                         functools.partial(bandit_act, BanditPolicy(spec, hidden, activation)))
+        policy = BanditPolicy(spec, hidden, activation)
+        sample = functools.partial(bandit_sample, policy, noise=bandit_noise) if bandit_noise > 0 else None
+        return InnerAlgo(name, bcfg, {}, bandit_train, functools.partial(bandit_act, policy), sample)
     if name == "ppo":
         num_steps = max(1, min(100, inner_steps // 5))
         cfg = PPOConfig(total_timesteps=inner_steps, num_envs=5, num_steps=num_steps, update_epochs=ppo_epochs,
@@ -499,7 +508,8 @@ class SynthEnvProblem:
         self.agent_activation = act
         hidden = parse_hidden(config.agent_hidden)
         self.inner = {a: make_inner_algo(a, self.spec, config.inner_steps, hidden, act, config.ppo_epochs,
-                                         config.ppo_minibatches, config.dqn_train_frequency, config.kind)
+                                         config.ppo_minibatches, config.dqn_train_frequency, config.kind,
+                                         config.bandit_noise)
                       for a in self.algos}
         self.synth = make_synthetic_env(config, real_env)
         self.num_dims = self.synth.num_params
