@@ -80,14 +80,14 @@ class BanditPolicy:
         if not spec.discrete:
             low = torch.tensor(spec.action_low, dtype=torch.float32)
             high = torch.tensor(spec.action_high, dtype=torch.float32)
-            self._mid, self._half = (high + low) / 2, (high - low) / 2
+            self.action_mid, self.action_half = (high + low) / 2, (high - low) / 2
 
     def output(self, params: Tensor, obs: Tensor) -> Tensor:
         """``params [M, P]``, ``obs [M, B, obs_dim]`` -> logits ``[M, B, n]`` or actions ``[M, B, A]`` in bounds."""
         out = self.net(params, obs.to(params.dtype))
         if self.spec.discrete:
             return out
-        return self._mid.to(out.device) + self._half.to(out.device) * torch.tanh(out)
+        return self.action_mid.to(out.device) + self.action_half.to(out.device) * torch.tanh(out)
 
 
 def bandit_act(policy: BanditPolicy, params: Tensor, obs: Tensor) -> Tensor:
@@ -106,7 +106,7 @@ def bandit_sample(policy: BanditPolicy, params: Tensor, obs: Tensor, generator: 
         u = torch.rand(out.shape[-2:], generator=generator, device=out.device).clamp_(1e-12, 1.0 - 1e-7)
         return (out / noise - torch.log(-torch.log(u))).argmax(-1)
     eps = torch.randn(out.shape[-2:], generator=generator, device=out.device)
-    mid, half = policy._mid.to(out.device), policy._half.to(out.device)
+    mid, half = policy.action_mid.to(out.device), policy.action_half.to(out.device)
     return torch.minimum(torch.maximum(out + noise * half * eps, mid - half), mid + half)
 
 
