@@ -248,10 +248,26 @@ def test_scb_observation_scaling(tmp_path):
         _scb("MountainCarContinuous-v0", obs_loc=[0.0, 0.0, 0.0])
     with pytest.raises(ValueError, match="not a gymnasium env id"):
         observation_scaling("NoSuchEnv-v0")
+    # obs_squash ("--obs-scaling box"): contexts stay inside the real observation box in the bounded dimensions
+    loc, scale, bounded = observation_scaling("CartPole-v1", with_bounded=True)
+    assert bounded == (True, False, True, False)
+    box = _scb("CartPole-v1", obs_loc=loc, obs_scale=scale, obs_squash=bounded)
+    big = box.init_genome(torch.Generator().manual_seed(3))[0] * 20
+    ctx = box.initial_obs(big, torch.randn(2000, 4, generator=torch.Generator().manual_seed(4)))
+    assert ctx[:, 0].abs().max() <= 4.8 + 1e-5 and ctx[:, 2].abs().max() <= 0.4189 + 1e-5
+    assert ctx[:, 1].abs().max() > 4.8  # unbounded velocity: not squashed
+    save_synthetic_env(tmp_path / "box.safetensors", box, big)
+    again = load_synthetic_env(tmp_path / "box.safetensors")
+    assert again.obs_squash == bounded
+    torch.testing.assert_close(again.initial_obs(big, torch.ones(3, 4)), box.initial_obs(big, torch.ones(3, 4)))
+    with pytest.raises(ValueError, match="obs_squash needs obs_loc/obs_scale"):
+        _scb("CartPole-v1", obs_squash=bounded)
+    with pytest.raises(ValueError, match="expected 4 booleans"):
+        _scb("CartPole-v1", obs_loc=loc, obs_scale=scale, obs_squash=[True])
     with pytest.raises(ValueError, match="applies to kind='scb' only"):
         SynthEnvConfig(env="CartPole-v0", kind="mdp", obs_scaling="bounds").validate()
-    with pytest.raises(ValueError, match="obs_scaling='box'"):
-        SynthEnvConfig(obs_scaling="box").validate()
+    with pytest.raises(ValueError, match="obs_scaling='cube'"):
+        SynthEnvConfig(obs_scaling="cube").validate()
 
 
 # ---------------------------------------------------------------------------------------------------- end to end

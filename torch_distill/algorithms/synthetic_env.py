@@ -145,10 +145,11 @@ class SynthEnvConfig(RunOptions):
     on CartPole, 64,64 for reward)."""
     activation: str = "auto"
     """Hidden activation of the synthetic env's networks (auto: relu for scb, leaky_relu for mdp and reward)."""
-    obs_scaling: Literal["none", "bounds"] = "none"
+    obs_scaling: Literal["none", "bounds", "box"] = "none"
     """scb: none (the reference) or bounds -- the SCB's networks work on observations scaled to [-1, 1] by the real
     env's observation box (``observation_scaling``; for envs with tiny or large observation ranges such as
-    MountainCarContinuous or Pendulum). Agents see raw observations either way."""
+    MountainCarContinuous or Pendulum) -- or box: bounds, and the learned contexts are squashed (tanh) into the box
+    in its bounded dimensions. Agents see raw observations either way."""
     latent_dim: int | None = None
     """Latent size of a learned initial-state network (default: the observation size, as the reference)."""
     initial_state: Literal["real", "learned"] = "real"
@@ -209,8 +210,8 @@ class SynthEnvConfig(RunOptions):
             raise ValueError(f"final_seeds={self.final_seeds}: expected >= 0")
         if self.kind not in KINDS:
             raise ValueError(f"kind={self.kind!r}: expected one of {list(KINDS)}")
-        if self.obs_scaling not in ("none", "bounds"):
-            raise ValueError(f"obs_scaling={self.obs_scaling!r}: expected 'none' or 'bounds'")
+        if self.obs_scaling not in ("none", "bounds", "box"):
+            raise ValueError(f"obs_scaling={self.obs_scaling!r}: expected 'none', 'bounds' or 'box'")
         if self.obs_scaling != "none" and self.kind != "scb":
             raise ValueError(f"obs_scaling={self.obs_scaling!r} applies to kind='scb' only, got kind={self.kind!r}")
         if self.initial_state not in ("real", "learned"):
@@ -267,8 +268,12 @@ def make_synthetic_env(config: SynthEnvConfig, real_env: FunctionalEnv) -> Synth
     """The (genome-less) synthetic env of ``config.kind`` mirroring ``real_env``."""
     hidden, act = config.env_hidden(), config.env_activation()
     if config.kind == "scb":
-        loc, scale = observation_scaling(config.env) if config.obs_scaling == "bounds" else (None, None)
-        return SyntheticContextualBandit(real_env.spec, hidden, config.latent_dim, act, obs_loc=loc, obs_scale=scale)
+        loc = scale = squash = None
+        if config.obs_scaling != "none":
+            loc, scale, bounded = observation_scaling(config.env, with_bounded=True)
+            squash = bounded if config.obs_scaling == "box" else None
+        return SyntheticContextualBandit(real_env.spec, hidden, config.latent_dim, act, obs_loc=loc, obs_scale=scale,
+                                         obs_squash=squash)
     if config.kind == "mdp":
         return SyntheticMDP(real_env, hidden, act, transition=config.transition, initial_state=config.initial_state,
                             latent_dim=config.latent_dim)

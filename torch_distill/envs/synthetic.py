@@ -476,10 +476,11 @@ def _obs_scaling(loc: Sequence[float] | None, scale: Sequence[float] | None,
     return tuple(float(x) for x in loc), tuple(float(x) for x in scale)
 
 
-def observation_scaling(env_id: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def observation_scaling(env_id: str, with_bounded: bool = False) -> Any:
     """``(loc, scale)`` mapping the gymnasium observation box of ``env_id`` onto ``[-1, 1]`` per dimension
     (centre and half-width; unbounded dimensions keep ``(0, 1)``). For :class:`SyntheticContextualBandit`'s
-    ``obs_loc`` / ``obs_scale``. Raises ``ValueError`` for ids gymnasium does not know."""
+    ``obs_loc`` / ``obs_scale``; ``with_bounded`` also returns which dimensions are bounded (``obs_squash``).
+    Raises ``ValueError`` for ids gymnasium does not know."""
     import gymnasium
     import numpy as np
 
@@ -496,7 +497,8 @@ def observation_scaling(env_id: str) -> tuple[tuple[float, ...], tuple[float, ..
     finite = np.isfinite(low) & np.isfinite(high) & (high > low)
     low, high = np.where(finite, low, -1.0), np.where(finite, high, 1.0)
     loc, scale = (high + low) / 2, (high - low) / 2
-    return tuple(float(x) for x in loc), tuple(float(x) for x in scale)
+    out = tuple(float(x) for x in loc), tuple(float(x) for x in scale)
+    return (*out, tuple(bool(x) for x in finite)) if with_bounded else out
 
 
 class SyntheticContextualBandit(SyntheticEnvBase):
@@ -517,6 +519,9 @@ class SyntheticContextualBandit(SyntheticEnvBase):
             the initial-state network outputs ``obs_loc + obs_scale * out`` and the reward network sees
             ``(obs - obs_loc) / obs_scale``, so both networks work on unit-scale values even where the real env's
             observations do not (e.g. MountainCar's velocity in ``[-0.07, 0.07]``); see :func:`observation_scaling`.
+        obs_squash: optional per-dimension flags (needs ``obs_scale``): the initial-state output of a flagged
+            dimension goes through ``tanh`` before the scaling, so its contexts stay inside ``obs_loc +- obs_scale``
+            (the real observation box) -- agents then train on states like those they meet in the real env.
             Agents still see raw observations. None: no scaling (the reference).
         crn_period: the name shared with the other kinds for ``latent_period``.
     """
@@ -540,10 +545,18 @@ class SyntheticContextualBandit(SyntheticEnvBase):
         crn_period: int | None = None,
         obs_loc: Sequence[float] | None = None,
         obs_scale: Sequence[float] | None = None,
+        obs_squash: Sequence[bool] | None = None,
     ) -> None:
         _, real_spec = _real_parts(real_spec, "SyntheticContextualBandit", need_env=False)
         self._check_real_spec(real_spec, "SCB")
         self.obs_loc, self.obs_scale = _obs_scaling(obs_loc, obs_scale, real_spec)
+        self.obs_squash: tuple[bool, ...] | None = None
+        if obs_squash is not None and any(obs_squash):
+            if self.obs_scale is None:
+                raise ValueError(f"{real_spec.env_id}: obs_squash needs obs_loc/obs_scale (the box to stay inside)")
+            if len(obs_squash) != real_spec.obs_dim or not all(isinstance(x, bool) for x in obs_squash):
+                raise ValueError(f"{real_spec.env_id}: obs_squash={obs_squash!r}, expected {real_spec.obs_dim} booleans")
+            self.obs_squash = tuple(obs_squash)
         self.format_version = 1 if self.obs_scale is None else 2
         self._scaling: dict[torch.device, tuple[Tensor, Tensor]] = {}
         if latent_period is not None and crn_period is not None and latent_period != crn_period:
@@ -585,10 +598,14 @@ class SyntheticContextualBandit(SyntheticEnvBase):
         return self._scaling[device]
 
     def scale_out(self, out: Tensor) -> Tensor:
-        """The initial-state network's output ``[..., obs_dim]`` -> observations (``obs_loc + obs_scale * out``)."""
+        """The initial-state network's output ``[..., obs_dim]`` -> observations (``obs_loc + obs_scale * out``,
+        ``tanh(out)`` in the dimensions flagged by ``obs_squash``)."""
         if self.obs_scale is None:
             return out
         loc, scale = self._loc_scale(out.device)
+        if self.obs_squash is not None:
+            mask = torch.tensor(self.obs_squash, device=out.device)
+            out = torch.where(mask, torch.tanh(out), out)
         return loc + scale * out
 
     def scale_in(self, obs: Tensor) -> Tensor:
@@ -644,6 +661,7 @@ class SyntheticContextualBandit(SyntheticEnvBase):
             "episode_length": 1,
             "obs_loc": None if self.obs_loc is None else list(self.obs_loc),
             "obs_scale": None if self.obs_scale is None else list(self.obs_scale),
+            "obs_squash": None if self.obs_squash is None else list(self.obs_squash),
             "layout": self._layout_json(),
         }
 
@@ -652,7 +670,7 @@ class SyntheticContextualBandit(SyntheticEnvBase):
                           crn_period: int | None = None) -> SyntheticContextualBandit:
         return cls(real, tuple(arch["hidden"]), int(arch["latent_dim"]), arch["activation"],
                    latent_period=crn_period, clip_actions=bool(arch.get("clip_actions", True)),
-                   obs_loc=arch.get("obs_loc"), obs_scale=arch.get("obs_scale"))
+                   obs_loc=arch.get("obs_loc"), obs_scale=arch.get("obs_scale"), obs_squash=arch.get("obs_squash"))
 
     @staticmethod
     def needs_real_env(arch: dict[str, Any]) -> bool:
