@@ -519,10 +519,10 @@ class SyntheticContextualBandit(SyntheticEnvBase):
             the initial-state network outputs ``obs_loc + obs_scale * out`` and the reward network sees
             ``(obs - obs_loc) / obs_scale``, so both networks work on unit-scale values even where the real env's
             observations do not (e.g. MountainCar's velocity in ``[-0.07, 0.07]``); see :func:`observation_scaling`.
+            Agents still see raw observations. None: no scaling (the reference).
         obs_squash: optional per-dimension flags (needs ``obs_scale``): the initial-state output of a flagged
             dimension goes through ``tanh`` before the scaling, so its contexts stay inside ``obs_loc +- obs_scale``
             (the real observation box) -- agents then train on states like those they meet in the real env.
-            Agents still see raw observations. None: no scaling (the reference).
         crn_period: the name shared with the other kinds for ``latent_period``.
     """
 
@@ -558,7 +558,7 @@ class SyntheticContextualBandit(SyntheticEnvBase):
                 raise ValueError(f"{real_spec.env_id}: obs_squash={obs_squash!r}, expected {real_spec.obs_dim} booleans")
             self.obs_squash = tuple(obs_squash)
         self.format_version = 1 if self.obs_scale is None else 2
-        self._scaling: dict[torch.device, tuple[Tensor, Tensor]] = {}
+        self._scaling: dict[torch.device, tuple[Tensor, Tensor, Tensor | None]] = {}
         if latent_period is not None and crn_period is not None and latent_period != crn_period:
             raise ValueError(f"latent_period={latent_period!r} and crn_period={crn_period!r}: give one of them")
         self.hidden = _hidden_tuple(hidden)
@@ -591,10 +591,12 @@ class SyntheticContextualBandit(SyntheticEnvBase):
         """``(initial-state params [..., Pi], reward params [..., Pr])`` of ``genome [..., G]``."""
         return torch.split(genome, [self.init_net.num_params, self.reward_net.num_params], dim=-1)
 
-    def _loc_scale(self, device: torch.device) -> tuple[Tensor, Tensor]:
+    def _loc_scale(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor | None]:
+        """``(loc, scale, squash mask or None)`` on ``device`` (made once per device)."""
         if device not in self._scaling:
+            mask = None if self.obs_squash is None else torch.tensor(self.obs_squash, device=device)
             self._scaling[device] = (torch.tensor(self.obs_loc, dtype=torch.float32, device=device),
-                                     torch.tensor(self.obs_scale, dtype=torch.float32, device=device))
+                                     torch.tensor(self.obs_scale, dtype=torch.float32, device=device), mask)
         return self._scaling[device]
 
     def scale_out(self, out: Tensor) -> Tensor:
@@ -602,9 +604,8 @@ class SyntheticContextualBandit(SyntheticEnvBase):
         ``tanh(out)`` in the dimensions flagged by ``obs_squash``)."""
         if self.obs_scale is None:
             return out
-        loc, scale = self._loc_scale(out.device)
-        if self.obs_squash is not None:
-            mask = torch.tensor(self.obs_squash, device=out.device)
+        loc, scale, mask = self._loc_scale(out.device)
+        if mask is not None:
             out = torch.where(mask, torch.tanh(out), out)
         return loc + scale * out
 
@@ -613,7 +614,7 @@ class SyntheticContextualBandit(SyntheticEnvBase):
         obs = obs.to(torch.float32)
         if self.obs_scale is None:
             return obs
-        loc, scale = self._loc_scale(obs.device)
+        loc, scale, _ = self._loc_scale(obs.device)
         return (obs - loc) / scale
 
     def initial_obs(self, genome: Tensor, z: Tensor) -> Tensor:
