@@ -7,6 +7,11 @@ import torch
 from torch_distill.envs.classic_control import make_classic_control
 
 
+def gen(seed: int) -> torch.Generator:
+    """A CPU generator seeded with ``seed``."""
+    return torch.Generator().manual_seed(seed)
+
+
 class FixedResets:
     """Test env: a classic-control env whose resets are a fixed table, row ``r`` -> initial state ``r % period``.
 

@@ -11,6 +11,7 @@ import json
 
 import pytest
 import torch
+from agent_envs import gen as _gen
 
 from torch_distill.algorithms.bandit import (
     BanditConfig,
@@ -24,9 +25,6 @@ from torch_distill.algorithms.synthetic_env import SynthEnvConfig, make_inner_al
 from torch_distill.envs.synthetic import SyntheticContextualBandit, SyntheticEnvParams, SyntheticMDP
 from torch_distill.envs.vec import make_native
 
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def _half_s0_scb() -> tuple[SyntheticContextualBandit, torch.Tensor]:

@@ -15,6 +15,7 @@ import math
 
 import pytest
 import torch
+from agent_envs import gen as _gen
 import torch.nn.functional as F
 
 from torch_distill.envs import synthetic
@@ -33,9 +34,6 @@ from torch_distill.envs.synthetic import (
 )
 from torch_distill.envs.vec import make_native
 
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def _mlp(w: dict[str, torch.Tensor], head: str, x: torch.Tensor, layers: int) -> torch.Tensor:

@@ -519,10 +519,13 @@ class SynthEnvProblem:
         self.synth = make_synthetic_env(config, real_env)
         self.num_dims = self.synth.num_params
         self.horizon_end = int(config.max_steps or self.spec.max_episode_steps)
+        self._init_env_genome: Tensor | None = None  # --init-env's genome, loaded once
 
     def initial_mean(self) -> Tensor:
         if self.cfg.init_env is not None:
-            return self.init_env_genome(self.cfg.init_env)
+            if self._init_env_genome is None:
+                self._init_env_genome = self.init_env_genome(self.cfg.init_env)
+            return self._init_env_genome
         gen = torch.Generator(device=self.device).manual_seed(derive_seed(self.cfg.seed, -1, Streams.INIT))
         return self.synth.init_genome(gen)[0]
 
@@ -730,7 +733,7 @@ def run_synth_env(config: SynthEnvConfig, resume: str | None = None,
     real_env = make_native(config.env)
     problem = SynthEnvProblem(config, real_env, device)
     if config.init_env is not None and not resume:
-        problem.init_env_genome(config.init_env)  # a clear error before the run folder exists
+        problem.initial_mean()  # loads and checks --init-env: a clear error before the run folder exists
     if config.strategy == "snes":
         kw: dict[str, Any] = {"popsize": config.popsize, "sigma_init": config.sigma, "temperature": config.temperature,
                               "lrate_mean": config.es_lr if config.es_lr is not None else 1.0}
