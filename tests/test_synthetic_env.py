@@ -270,6 +270,44 @@ def test_scb_observation_scaling(tmp_path):
         SynthEnvConfig(obs_scaling="cube").validate()
 
 
+def test_scb_quadratic_reward_head(tmp_path):
+    """reward_head='quadratic': r(s, a) = v - sum softplus(c) ((a - mu) / h)^2 with mu = mid + h tanh(m), checked by
+    hand from the network outputs; mu(s) is the maximiser (the bandit grid's argmax is the grid point nearest it);
+    files record the head (format version 3) and load back; discrete envs and bad names are refused."""
+    from torch_distill.algorithms.bandit import candidate_actions
+    from torch_distill.envs.synthetic import read_synthetic_env_metadata
+
+    env = _scb("MountainCarContinuous-v0", reward_head="quadratic")
+    assert env.reward_net.sizes == [2, 32, 3] and env.num_params == (2 * 32 + 32 + 32 * 2 + 2) + (2 * 32 + 32 + 32 * 3 + 3)
+    g = env.init_genome(torch.Generator().manual_seed(0))[0] * 3
+    obs = env.initial_obs(g, torch.randn(64, 2, generator=torch.Generator().manual_seed(1)))
+    a = torch.rand(64, 1, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    head = env.reward_net(env.split(g)[1], obs)  # mid 0, half-width 1 for MountainCarContinuous
+    by_hand = head[:, 0] - torch.nn.functional.softplus(head[:, 2]) * (a[:, 0] - torch.tanh(head[:, 1])) ** 2
+    torch.testing.assert_close(env.reward(g, obs, a), by_hand)
+    mu = env.best_action(g, obs)
+    torch.testing.assert_close(mu[:, 0], torch.tanh(head[:, 1]))
+    assert (env.reward(g, obs, mu) >= env.reward(g, obs, (mu + 0.05).clamp(-1, 1)) - 1e-6).all()
+    cand = candidate_actions(env.spec, 41, torch.Generator())
+    scores = env.scores(env.split(g)[1].unsqueeze(0), obs.unsqueeze(0), env.action_input(cand))[0]  # [N, K]
+    torch.testing.assert_close(scores[:, 7], env.reward(g, obs, cand[7].expand(64, 1)))
+    nearest = (cand[:, 0].unsqueeze(0) - mu).abs().argmin(-1)
+    # the grid point nearest mu scores best (ties where the curvature is ~0 aside: compare scores, not indices)
+    torch.testing.assert_close(scores.max(-1).values, scores.gather(1, nearest.unsqueeze(1)).squeeze(1))
+    save_synthetic_env(tmp_path / "quad.safetensors", env, g)
+    meta = read_synthetic_env_metadata(tmp_path / "quad.safetensors")
+    assert meta["format_version"] == 3 and meta["architecture"]["reward_head"] == "quadratic"
+    again = load_synthetic_env(tmp_path / "quad.safetensors")
+    torch.testing.assert_close(again.reward(again.genome, obs, a), env.reward(g, obs, a))
+    assert _scb("Pendulum-v1").reward_head == "mlp"
+    with pytest.raises(ValueError, match="reward_head='quadratic' needs continuous actions"):
+        _scb("CartPole-v1", reward_head="quadratic")
+    with pytest.raises(ValueError, match="reward_head='cubic'"):
+        _scb("Pendulum-v1", reward_head="cubic")
+    with pytest.raises(ValueError, match="applies to kind='scb' only"):
+        SynthEnvConfig(env="CartPole-v0", kind="mdp", reward_head="quadratic").validate()
+
+
 # ---------------------------------------------------------------------------------------------------- end to end
 def test_run_synth_env_end_to_end(tmp_path, capsys):
     cfg = _tiny_config(popsize=4, generations=2, agents=1, eval_every=1, final_seeds=2, final_episodes=2,

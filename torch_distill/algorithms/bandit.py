@@ -172,10 +172,7 @@ def bandit_train(
     n = config.num_states or max(1, config.total_timesteps // k)
     z = torch.randn(1, n, env.latent_dim, generator=generator, device=dev)
     states = env.scale_out(env.init_net(init_p, z))  # [M, N, obs]
-    act_in = env.action_input(cand)  # [K, act_in]
-    x = torch.cat([env.scale_in(states).unsqueeze(2).expand(m, n, k, -1),
-                   act_in.unsqueeze(0).unsqueeze(0).expand(m, n, k, -1)], dim=-1).reshape(m, n * k, -1)
-    rewards = env.reward_net(reward_p, x).reshape(m, n, k)
+    rewards = env.scores(reward_p, states, env.action_input(cand))  # [M, N, K]
     best_r, best = rewards.max(-1)
     labels = cand[best]  # [M, N] int or [M, N, A]
 

@@ -150,6 +150,10 @@ class SynthEnvConfig(RunOptions):
     env's observation box (``observation_scaling``; for envs with tiny or large observation ranges such as
     MountainCarContinuous or Pendulum) -- or box: bounds, and the learned contexts are squashed (tanh) into the box
     in its bounded dimensions. Agents see raw observations either way."""
+    reward_head: Literal["mlp", "quadratic"] = "mlp"
+    """scb: the reward network scores [state, action] (mlp, the reference) or maps the state to a concave quadratic
+    in the action with one maximum inside the action box (quadratic; continuous actions only) -- every learner,
+    greedy or gradient-based, then finds the same best action, which helps held-out TD3/DDPG agents."""
     latent_dim: int | None = None
     """Latent size of a learned initial-state network (default: the observation size, as the reference)."""
     initial_state: Literal["real", "learned"] = "real"
@@ -214,6 +218,10 @@ class SynthEnvConfig(RunOptions):
             raise ValueError(f"obs_scaling={self.obs_scaling!r}: expected 'none', 'bounds' or 'box'")
         if self.obs_scaling != "none" and self.kind != "scb":
             raise ValueError(f"obs_scaling={self.obs_scaling!r} applies to kind='scb' only, got kind={self.kind!r}")
+        if self.reward_head not in ("mlp", "quadratic"):
+            raise ValueError(f"reward_head={self.reward_head!r}: expected 'mlp' or 'quadratic'")
+        if self.reward_head != "mlp" and self.kind != "scb":
+            raise ValueError(f"reward_head={self.reward_head!r} applies to kind='scb' only, got kind={self.kind!r}")
         if self.initial_state not in ("real", "learned"):
             raise ValueError(f"initial_state={self.initial_state!r}: expected 'real' or 'learned'")
         if self.transition not in ("direct", "delta"):
@@ -273,7 +281,7 @@ def make_synthetic_env(config: SynthEnvConfig, real_env: FunctionalEnv) -> Synth
             loc, scale, bounded = observation_scaling(config.env, with_bounded=True)
             squash = bounded if config.obs_scaling == "box" else None
         return SyntheticContextualBandit(real_env.spec, hidden, config.latent_dim, act, obs_loc=loc, obs_scale=scale,
-                                         obs_squash=squash)
+                                         obs_squash=squash, reward_head=config.reward_head)
     if config.kind == "mdp":
         return SyntheticMDP(real_env, hidden, act, transition=config.transition, initial_state=config.initial_state,
                             latent_dim=config.latent_dim)
@@ -541,7 +549,7 @@ class SynthEnvProblem:
         if diff or loaded.num_params != self.num_dims:
             detail = ", ".join(f"{k}: file {theirs.get(k)!r} vs run {mine.get(k)!r}" for k in diff)
             raise ValueError(f"init_env={name!r}: architecture differs from this run's ({detail or 'genome size'}); "
-                             f"pass the matching --hidden/--activation/--latent-dim/--obs-scaling options")
+                             f"pass the matching --hidden/--activation/--latent-dim/--obs-scaling/--reward-head options")
         return loaded.genome.to(self.device)
 
     def algo_of(self, generation: int) -> str:

@@ -20,6 +20,8 @@ of 32 ReLU units, latent size = obs size; init LeCun normal (flax ``Dense``)::
     genome = [ initial_state (latent -> *hidden -> obs_dim) | reward (obs_dim + act_in -> *hidden -> 1) ]
 
 CartPole-v1 (hidden 32): ``(4*32 + 32 + 32*4 + 4) + (6*32 + 32 + 32 + 1) = 292 + 257 = 549``, the reference's count.
+Option (not the reference's): ``reward_head="quadratic"`` for continuous actions, a reward network over the
+observation only whose outputs define a concave quadratic in the action (:class:`SyntheticContextualBandit`).
 
 ``"mdp"`` -- :class:`SyntheticMDP` (Ferreira, Nierhoff, Saelinger & Hutter, "Learning Synthetic Environments and
 Reward Networks for Reinforcement Learning", ICLR 2022; their ``VirtualEnv``). A neural MDP: three heads over
@@ -71,7 +73,8 @@ Files (format ``torch_distill.synthetic_env``; readable with ``safetensors.safe_
 ``genome [G]`` float32 plus, for reading without this library, every layer as ``{head}.{i}.weight [in, out]`` /
 ``{head}.{i}.bias`` (the names of :meth:`~SyntheticEnvBase.layout`); metadata key ``"torch_distill"``: JSON with
 ``format``, ``format_version`` (the lowest reader version that understands the file: 1 for ``"scb"`` without
-observation scaling, 2 for ``"scb"`` with it, ``"mdp"`` and ``"reward"``), ``kind``, ``env`` (the real env's
+observation scaling, 2 for ``"scb"`` with it, ``"mdp"`` and ``"reward"``, 3 for an SCB with the quadratic reward
+head), ``kind``, ``env`` (the real env's
 :class:`~torch_distill.envs.core.EnvSpec`), ``architecture`` (everything needed to rebuild the env: widths,
 activation, options, ``gamma``, the genome ``layout``), ``num_params`` and free-form fields (evaluation, command,
 created, ...). Kinds that need the real env (MDP with real initial states, reward networks) rebuild it at load time
@@ -126,7 +129,7 @@ __all__ = [
 ]
 
 FORMAT = "torch_distill.synthetic_env"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 DONE_THRESHOLD = 0.5
 """A synthetic MDP's episode terminates when its done head outputs more than this (Ferreira et al.)."""
 
@@ -524,6 +527,12 @@ class SyntheticContextualBandit(SyntheticEnvBase):
             dimension goes through ``tanh`` before the scaling, so its contexts stay inside ``obs_loc +- obs_scale``
             (the real observation box) -- agents then train on states like those they meet in the real env.
         crn_period: the name shared with the other kinds for ``latent_period``.
+        reward_head: ``"mlp"`` (the reference): the reward network scores ``[observation, action]``.
+            ``"quadratic"`` (continuous actions only; file format 3): the reward network maps the observation to
+            ``(v, m, c)`` and ``r(s, a) = v - sum_j softplus(c_j) ((a_j - mu_j) / h_j)^2`` with
+            ``mu = mid + h * tanh(m)`` (``mid``, ``h``: the action box's centre and half-width) -- a reward with one
+            maximum ``mu(s)`` inside the box, so every learner (greedy or gradient-based) finds the same best
+            action. The learned part is still a reward network and an initial-state network.
     """
 
     kind = "scb"
@@ -546,9 +555,14 @@ class SyntheticContextualBandit(SyntheticEnvBase):
         obs_loc: Sequence[float] | None = None,
         obs_scale: Sequence[float] | None = None,
         obs_squash: Sequence[bool] | None = None,
+        reward_head: str = "mlp",
     ) -> None:
         _, real_spec = _real_parts(real_spec, "SyntheticContextualBandit", need_env=False)
         self._check_real_spec(real_spec, "SCB")
+        self.reward_head = _choice(reward_head, "reward_head", ("mlp", "quadratic"))
+        if self.reward_head == "quadratic" and real_spec.discrete:
+            raise ValueError(f"{real_spec.env_id}: reward_head='quadratic' needs continuous actions, the env has "
+                             f"{real_spec.n_actions} discrete ones (use reward_head='mlp')")
         self.obs_loc, self.obs_scale = _obs_scaling(obs_loc, obs_scale, real_spec)
         self.obs_squash: tuple[bool, ...] | None = None
         if obs_squash is not None and any(obs_squash):
@@ -557,7 +571,7 @@ class SyntheticContextualBandit(SyntheticEnvBase):
             if len(obs_squash) != real_spec.obs_dim or not all(isinstance(x, bool) for x in obs_squash):
                 raise ValueError(f"{real_spec.env_id}: obs_squash={obs_squash!r}, expected {real_spec.obs_dim} booleans")
             self.obs_squash = tuple(obs_squash)
-        self.format_version = 1 if self.obs_scale is None else 2
+        self.format_version = 3 if self.reward_head == "quadratic" else (1 if self.obs_scale is None else 2)
         self._scaling: dict[torch.device, tuple[Tensor, Tensor, Tensor | None]] = {}
         if latent_period is not None and crn_period is not None and latent_period != crn_period:
             raise ValueError(f"latent_period={latent_period!r} and crn_period={crn_period!r}: give one of them")
@@ -570,12 +584,22 @@ class SyntheticContextualBandit(SyntheticEnvBase):
         spec = dataclasses.replace(real_spec, env_id=f"SCB-{real_spec.env_id}", max_episode_steps=1)
         act_in = real_spec.act_dim
         self.init_net = FlatMLP([self.latent_dim, *self.hidden, obs_dim], activation)
-        self.reward_net = FlatMLP([obs_dim + act_in, *self.hidden, 1], activation)
+        if self.reward_head == "quadratic":
+            self.reward_net = FlatMLP([obs_dim, *self.hidden, 1 + 2 * act_in], activation)
+            low = torch.tensor(real_spec.action_low, dtype=torch.float32)
+            high = torch.tensor(real_spec.action_high, dtype=torch.float32)
+            if not bool(torch.isfinite(high - low).all()):
+                raise ValueError(f"{real_spec.env_id}: reward_head='quadratic' needs a bounded action box, got "
+                                 f"low={real_spec.action_low}, high={real_spec.action_high}")
+            self._action_box = ((high + low) / 2, (high - low) / 2)
+        else:
+            self.reward_net = FlatMLP([obs_dim + act_in, *self.hidden, 1], activation)
         self._setup(real_spec, spec, {"initial_state": self.init_net, "reward": self.reward_net}, genome,
                     latent_period if latent_period is not None else crn_period, clip_actions)
 
     def _repr_options(self) -> str:
-        return f"hidden={self.hidden}, latent_dim={self.latent_dim}"
+        head = "" if self.reward_head == "mlp" else f", reward_head={self.reward_head!r}"
+        return f"hidden={self.hidden}, latent_dim={self.latent_dim}{head}"
 
     @property
     def latent_period(self) -> int | None:
@@ -623,8 +647,39 @@ class SyntheticContextualBandit(SyntheticEnvBase):
 
     def reward(self, genome: Tensor, obs: Tensor, action: Tensor) -> Tensor:
         """Rewards ``[B]`` of ``action`` (``[B]`` int or ``[B, A]`` float) in ``obs [B, obs_dim]``."""
-        x = torch.cat([self.scale_in(obs), self.action_input(action)], dim=-1)
-        return self._apply(self.reward_net, self.split(genome)[1], x).squeeze(-1)
+        reward_p, act = self.split(genome)[1], self.action_input(action)
+        if self.reward_head == "quadratic":
+            return self._quadratic(self._apply(self.reward_net, reward_p, self.scale_in(obs)), act)
+        x = torch.cat([self.scale_in(obs), act], dim=-1)
+        return self._apply(self.reward_net, reward_p, x).squeeze(-1)
+
+    def scores(self, reward_p: Tensor, obs: Tensor, act_in: Tensor) -> Tensor:
+        """Rewards ``[M, N, K]`` of ``K`` candidate actions (network inputs ``act_in [K, act_in]``, see
+        :meth:`action_input`) in each of ``N`` observations ``obs [M, N, obs_dim]`` of ``M`` SCBs (reward params
+        ``[M, Pr]``, the second part of :meth:`split`)."""
+        m, n, k = obs.shape[0], obs.shape[1], act_in.shape[0]
+        if self.reward_head == "quadratic":
+            head = self.reward_net(reward_p, self.scale_in(obs))  # [M, N, 1 + 2A]
+            return self._quadratic(head.unsqueeze(2), act_in)
+        x = torch.cat([self.scale_in(obs).unsqueeze(2).expand(m, n, k, -1),
+                       act_in.expand(m, n, k, -1)], dim=-1).reshape(m, n * k, -1)
+        return self.reward_net(reward_p, x).reshape(m, n, k)
+
+    def _quadratic(self, head: Tensor, act: Tensor) -> Tensor:
+        """``reward_head="quadratic"``: head outputs ``[..., 1 + 2A]`` and actions ``[..., A]`` -> rewards ``[...]``."""
+        a_dim = self.real_spec.action_dim
+        mid, half = (x.to(head.device) for x in self._action_box)
+        mu = mid + half * torch.tanh(head[..., 1:1 + a_dim])
+        curvature = torch.nn.functional.softplus(head[..., 1 + a_dim:])
+        return head[..., 0] - (curvature * ((act - mu) / half) ** 2).sum(-1)
+
+    def best_action(self, genome: Tensor, obs: Tensor) -> Tensor:
+        """``reward_head="quadratic"`` only: the reward's maximiser ``mu(s)`` ``[B, A]`` in ``obs [B, obs_dim]``."""
+        if self.reward_head != "quadratic":
+            raise ValueError(f"best_action needs reward_head='quadratic' (a closed-form maximiser), got {self.reward_head!r}")
+        head = self._apply(self.reward_net, self.split(genome)[1], self.scale_in(obs))
+        mid, half = (x.to(head.device) for x in self._action_box)
+        return mid + half * torch.tanh(head[..., 1:1 + self.real_spec.action_dim])
 
     def _latents(self, batch: int, generator: torch.Generator) -> Tensor:
         return self._crn_draw(batch, lambda n: torch.randn(n, self.latent_dim, generator=generator, device=generator.device))
@@ -663,6 +718,7 @@ class SyntheticContextualBandit(SyntheticEnvBase):
             "obs_loc": None if self.obs_loc is None else list(self.obs_loc),
             "obs_scale": None if self.obs_scale is None else list(self.obs_scale),
             "obs_squash": None if self.obs_squash is None else list(self.obs_squash),
+            "reward_head": self.reward_head,
             "layout": self._layout_json(),
         }
 
@@ -671,7 +727,8 @@ class SyntheticContextualBandit(SyntheticEnvBase):
                           crn_period: int | None = None) -> SyntheticContextualBandit:
         return cls(real, tuple(arch["hidden"]), int(arch["latent_dim"]), arch["activation"],
                    latent_period=crn_period, clip_actions=bool(arch.get("clip_actions", True)),
-                   obs_loc=arch.get("obs_loc"), obs_scale=arch.get("obs_scale"), obs_squash=arch.get("obs_squash"))
+                   obs_loc=arch.get("obs_loc"), obs_scale=arch.get("obs_scale"), obs_squash=arch.get("obs_squash"),
+                   reward_head=arch.get("reward_head", "mlp"))
 
     @staticmethod
     def needs_real_env(arch: dict[str, Any]) -> bool:
