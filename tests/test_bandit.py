@@ -1,7 +1,8 @@
 """The contextual-bandit best-response learner (algorithms/bandit.py).
 
 A hand-built SCB whose best action is known in closed form (``argmax_a -|a - s0 / 2| = clip(s0 / 2)``) checks the
-labels and the fit; a short CartPole search with the learner must learn; members
+labels and the fit (argmax and gradient methods); a hand-built reward with a local and a global maximum shows the
+argmax learner finding the global one and the gradient learner (``dpg``) stopping at the local one; a short CartPole search with the learner must learn; members
 trained together equal members trained alone; bad input gets clear errors.
 """
 
@@ -73,6 +74,45 @@ def test_fitted_policy_plays_the_known_best_response():
     assert torch.all(metrics["best_reward"] > -0.05) and torch.all(metrics["best_reward"] <= 0)
 
 
+def test_gradient_learner_plays_the_known_best_response():
+    scb, genome = _half_s0_scb()
+    algo = make_inner_algo("dpg", scb.real_spec, 10_000, (64, 64), "relu")
+    assert algo.config.method == "gradient"
+    params, metrics = algo.train(algo.config, scb, SyntheticEnvParams(genome.expand(2, -1)), _gen(1), 2)
+    s = torch.randn(500, 3, generator=_gen(2)).clamp(-2.5, 2.5)
+    a = algo.act(params, s.expand(2, -1, -1))
+    err = (a[..., 0] - (s[:, 0] / 2).clamp(-2, 2)).abs().mean(-1)
+    assert err.max() < 0.12, err
+    assert torch.all(metrics["best_reward"] > -0.15) and torch.all(metrics["best_reward"] <= 0)
+
+
+def _two_peak_scb() -> tuple[SyntheticContextualBandit, torch.Tensor]:
+    """Pendulum-shaped SCB whose reward ignores the state: piecewise linear in the action with a local maximum
+    8.5 at a = -1.5, a valley at 0.5 and the global maximum 9.5 at a = 1.5."""
+    scb, genome = _half_s0_scb()
+    views = scb.unflatten(genome)
+    r1, b1, r2 = torch.zeros(4, 32), torch.zeros(32), torch.zeros(32, 1)
+    for j, (knot, slope_change) in enumerate([(-10.0, 1.0), (-1.5, -2.0), (0.5, 4.0), (1.5, -4.0)]):
+        r1[3, j], b1[j], r2[j, 0] = 1.0, -knot, slope_change  # slope_change * relu(a - knot)
+    views["reward.0.weight"].copy_(r1)
+    views["reward.0.bias"].copy_(b1)
+    views["reward.1.weight"].copy_(r2)
+    return scb, torch.cat([v.flatten() for v in views.values()])
+
+
+def test_gradient_learner_stops_at_a_local_maximum_argmax_does_not():
+    scb, genome = _two_peak_scb()
+    s = torch.zeros(3, 3)
+    r = scb.reward(genome, s, torch.tensor([[-1.5], [0.5], [1.5]]))
+    torch.testing.assert_close(r, torch.tensor([8.5, 6.5, 9.5]))
+    obs = torch.randn(200, 3, generator=_gen(5)).expand(2, -1, -1)
+    for name, peak in [("bandit", 1.5), ("dpg", -1.5)]:  # fresh policies start near a = 0, left of the valley
+        algo = make_inner_algo(name, scb.real_spec, 10_000, (64, 64), "relu")
+        params, _ = algo.train(algo.config, scb, SyntheticEnvParams(genome.expand(2, -1)), _gen(6), 2)
+        a = algo.act(params, obs)[..., 0]
+        assert (a - peak).abs().mean() < 0.15, (name, a.mean())
+
+
 def test_members_together_equal_members_alone():
     real = make_native("Pendulum-v1")
     scb = SyntheticContextualBandit(real.spec)
@@ -121,6 +161,10 @@ def test_bad_input():
         BanditConfig(grid=1)
     with pytest.raises(ValueError, match="num_states=0"):
         BanditConfig(num_states=0)
+    with pytest.raises(ValueError, match="method='newton'"):
+        BanditConfig(method="newton")
+    with pytest.raises(ValueError, match="dpg .* needs a continuous action space"):
+        make_inner_algo("dpg", real.spec, 1000, (64,), "tanh")
     scb = SyntheticContextualBandit(real.spec)
     with pytest.raises(ValueError, match="expected 6"):
         bandit_train(BanditConfig(), scb, SyntheticEnvParams(scb.init_genome(_gen(0), 4)), _gen(0), 6)

@@ -13,6 +13,12 @@ draws. :func:`bandit_train` computes that target directly and fits a fresh polic
 3. fit an MLP policy to the labels by minibatch Adam (cross-entropy for discrete actions; mean squared error of a
    ``tanh``-squashed, bound-scaled output for continuous ones).
 
+``method="gradient"`` (inner algorithm ``dpg``, continuous actions) replaces steps 2-3 by what an actor-critic's actor
+does with a perfect critic: a fresh policy climbs ``r(s, pi(s))`` by gradient ascent through the reward network
+(deterministic policy gradient, minibatch Adam over ``total_timesteps`` contexts). Where the reward has several
+maxima in the action it stops at the one its initial actions lead to, as TD3/DDPG actors do -- fitness with it
+rewards SCBs whose best actions gradient-based learners find.
+
 There is no exploration noise, replay or critic, so a generation costs a fraction of a PPO/TD3 inner loop and the
 fitness ranking is not drowned in RL training noise. It is not one of the reference's inner algorithms (those are
 RL agents; see shared/reference/synthetic_envs.md): use it to find a reward landscape worth refining, then check
@@ -49,6 +55,9 @@ class BanditConfig:
         hidden: policy hidden widths.
         activation: policy hidden activation.
         num_envs: env rows per member the caller lays out (1: the learner draws its own contexts).
+        method: ``"argmax"`` (label contexts with the best of ``K`` candidate actions, fit the policy to them) or
+            ``"gradient"`` (continuous actions: gradient ascent of the policy on the reward; ``num_states`` defaults
+            to ``total_timesteps`` contexts).
     """
 
     total_timesteps: int = 10_000
@@ -60,8 +69,11 @@ class BanditConfig:
     hidden: tuple[int, ...] = field(default=(64, 64))
     activation: str = "relu"
     num_envs: int = 1
+    method: str = "argmax"
 
     def __post_init__(self) -> None:
+        if self.method not in ("argmax", "gradient"):
+            raise ValueError(f"bandit method={self.method!r}: expected 'argmax' or 'gradient'")
         check_ints(self, ("total_timesteps", "grid", "steps", "batch_size", "num_envs"), "bandit ")
         check_ints(self, ("num_states",), "bandit ", allow_none=True)
         if self.grid < 2:
@@ -167,6 +179,9 @@ def bandit_train(
     if keys.shape != (m,):
         raise ValueError(f"keys shape {tuple(keys.shape)}: expected ({m},)")
     init_p, reward_p = env.split(genome)
+    policy = BanditPolicy(spec, tuple(config.hidden), config.activation)
+    if config.method == "gradient":
+        return _gradient_train(config, env, policy, init_p, reward_p, generator, keys, m)
     cand = candidate_actions(spec, config.grid, generator)
     k = cand.shape[0]
     n = config.num_states or max(1, config.total_timesteps // k)
@@ -176,7 +191,6 @@ def bandit_train(
     best_r, best = rewards.max(-1)
     labels = cand[best]  # [M, N] int or [M, N, A]
 
-    policy = BanditPolicy(spec, tuple(config.hidden), config.activation)
     params = policy.net.init(fold_in(keys, 7))
     opt = adam_init(params)
     states = states.detach()
@@ -200,3 +214,30 @@ def bandit_train(
         params = params - delta
     return params.detach(), {"loss": loss.detach(), "best_reward": best_r.mean(-1)}
 
+
+
+def _gradient_train(config: BanditConfig, env: Any, policy: BanditPolicy, init_p: Tensor, reward_p: Tensor,
+                    generator: torch.Generator, keys: Tensor, m: int) -> tuple[Tensor, dict[str, Tensor]]:
+    """``method="gradient"``: a fresh policy per member climbs the SCB's reward ``r(s, pi(s))`` by minibatch Adam
+    (the deterministic policy gradient with the exact reward as critic)."""
+    if policy.spec.discrete:
+        raise ValueError(f"{policy.spec.env_id}: bandit method='gradient' (dpg) needs continuous actions")
+    dev = generator.device
+    n = config.num_states or config.total_timesteps
+    z = torch.randn(1, n, env.latent_dim, generator=generator, device=dev)
+    states = env.scale_out(env.init_net(init_p, z)).detach()  # [M, N, obs]
+    reward_p = reward_p.detach()
+    params = policy.net.init(fold_in(keys, 7))
+    opt = adam_init(params)
+    b = min(config.batch_size, n)
+    reward = torch.zeros(m, device=dev)
+    for _ in range(config.steps):
+        p = params.detach().requires_grad_(True)
+        s_b = states[:, torch.randint(n, (b,), generator=generator, device=dev)] if b < n else states
+        a = policy.output(p, s_b)  # [M, B, A] inside the box
+        r = env.scores_at(reward_p, s_b, a)  # [M, B]
+        reward = r.mean(-1)
+        (g,) = torch.autograd.grad(-reward.sum(), p)
+        delta, opt = adam_update(g, opt, config.lr)
+        params = params - delta
+    return params.detach(), {"loss": -reward.detach(), "best_reward": reward.detach()}

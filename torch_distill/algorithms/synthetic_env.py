@@ -80,7 +80,7 @@ __all__ = [
     "run_synth_env",
 ]
 
-INNER_ALGOS = ("ppo", "dqn", "sac", "td3", "ddpg", "bandit")
+INNER_ALGOS = ("ppo", "dqn", "sac", "td3", "ddpg", "bandit", "dpg")
 
 # stream ids of derive_seed private to this module (runner.Streams uses 1..7)
 _HPARAMS = 101
@@ -133,7 +133,9 @@ class SynthEnvConfig(RunOptions):
     learner); dqn (DDQN with the Ferreira et al. hyperparameters) or td3 (mdp, reward). Stored resolved in
     config.json. bandit (scb only; not a reference algorithm): the contextual bandit's best-response learner of
     :mod:`torch_distill.algorithms.bandit` -- a policy fitted to argmax_a r(s, a) at the SCB's states, no RL noise
-    and ~1 s per generation; the RL algorithms are then held-out learners of the found SCB."""
+    and ~1 s per generation; the RL algorithms are then held-out learners of the found SCB. dpg (scb, continuous;
+    not a reference algorithm): its gradient-ascent variant, a fresh policy climbing r(s, pi(s)) as an actor with a
+    perfect critic would (it stops at local maxima as TD3/DDPG actors do)."""
     inner_steps: int = 10_000
     """Synthetic env steps per trained agent (reference: 10k)."""
     agents: int = 1
@@ -386,7 +388,8 @@ def make_inner_algo(name: str, spec: EnvSpec, inner_steps: int, hidden: tuple[in
     own hidden width 57 tanh, ``hidden``/``activation`` do not apply) and their "varied hyperparameters": lr, batch
     size and hidden width drawn log-uniformly in ``[x / 3, 3 x]`` every inner loop. ``bandit``: the SCB
     best-response learner (:mod:`torch_distill.algorithms.bandit`), greedy unless ``bandit_noise > 0`` (then fitness
-    episodes add that much exploration noise, see :func:`~torch_distill.algorithms.bandit.bandit_sample`)."""
+    episodes add that much exploration noise, see :func:`~torch_distill.algorithms.bandit.bandit_sample`); ``dpg``:
+    its gradient-ascent variant (continuous actions), the same noise option."""
     if name == "dqn" and kind != "scb":
         from torch_distill.algorithms.solve import ferreira_ddqn_config
 
@@ -401,11 +404,14 @@ def make_inner_algo(name: str, spec: EnvSpec, inner_steps: int, hidden: tuple[in
             return functools.partial(dqn_act, make_qnetwork(spec, c))
 
         return InnerAlgo(name, cfg, space, dqn_train, act_factory(cfg), None, structural, act_factory)
-    if name == "bandit":
+    if name in ("bandit", "dpg"):
         if kind != "scb":
-            raise ValueError(f"algos: bandit (the best-response learner of a contextual bandit) needs kind='scb', "
+            raise ValueError(f"algos: {name} (a best-response learner of a contextual bandit) needs kind='scb', "
                              f"got kind={kind!r}")
-        bcfg = BanditConfig(total_timesteps=inner_steps, hidden=hidden, activation=activation)
+        if name == "dpg" and spec.discrete:
+            raise ValueError(f"{spec.env_id}: dpg (gradient ascent on the SCB's reward) needs a continuous action space")
+        bcfg = BanditConfig(total_timesteps=inner_steps, hidden=hidden, activation=activation,
+                            method="argmax" if name == "bandit" else "gradient")
         policy = BanditPolicy(spec, hidden, activation)
         sample = functools.partial(bandit_sample, policy, noise=bandit_noise) if bandit_noise > 0 else None
         return InnerAlgo(name, bcfg, {}, bandit_train, functools.partial(bandit_act, policy), sample)

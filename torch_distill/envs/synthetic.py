@@ -665,6 +665,14 @@ class SyntheticContextualBandit(SyntheticEnvBase):
                        act_in.expand(m, n, k, -1)], dim=-1).reshape(m, n * k, -1)
         return self.reward_net(reward_p, x).reshape(m, n, k)
 
+    def scores_at(self, reward_p: Tensor, obs: Tensor, action: Tensor) -> Tensor:
+        """Rewards ``[M, B]`` of one action per observation (``action [M, B, A]`` float, ``obs [M, B, obs_dim]``)
+        for ``M`` SCBs (reward params ``[M, Pr]``); differentiable in ``action``."""
+        act = self.action_input(action)
+        if self.reward_head == "quadratic":
+            return self._quadratic(self.reward_net(reward_p, self.scale_in(obs)), act)
+        return self.reward_net(reward_p, torch.cat([self.scale_in(obs), act], dim=-1)).squeeze(-1)
+
     def _quadratic(self, head: Tensor, act: Tensor) -> Tensor:
         """``reward_head="quadratic"``: head outputs ``[..., 1 + 2A]`` and actions ``[..., A]`` -> rewards ``[...]``."""
         a_dim = self.real_spec.action_dim
