@@ -1,7 +1,7 @@
 """The contextual-bandit best-response learner (algorithms/bandit.py).
 
 A hand-built SCB whose best action is known in closed form (``argmax_a -|a - s0 / 2| = clip(s0 / 2)``) checks the
-labels and the fit (argmax and gradient methods); a hand-built reward with a local and a global maximum shows the
+labels and the fit (argmax, gradient and critic methods); a hand-built reward with a local and a global maximum shows the
 argmax learner finding the global one and the gradient learner (``dpg``) stopping at the local one; a short CartPole search with the learner must learn; members
 trained together equal members trained alone; bad input gets clear errors.
 """
@@ -84,6 +84,28 @@ def test_gradient_learner_plays_the_known_best_response():
     err = (a[..., 0] - (s[:, 0] / 2).clamp(-2, 2)).abs().mean(-1)
     assert err.max() < 0.12, err
     assert torch.all(metrics["best_reward"] > -0.15) and torch.all(metrics["best_reward"] <= 0)
+
+
+def test_critic_learner_plays_the_known_best_response():
+    """method='critic': a critic fitted to 10k random-action samples of the reward, then a policy climbing it, plays
+    close to the closed-form best response; on discrete actions it labels contexts with the critic's argmax."""
+    scb, genome = _half_s0_scb()
+    algo = make_inner_algo("critic", scb.real_spec, 10_000, (64, 64), "relu")
+    assert algo.config.method == "critic"
+    params, metrics = algo.train(algo.config, scb, SyntheticEnvParams(genome.expand(2, -1)), _gen(1), 2)
+    s = torch.randn(500, 3, generator=_gen(2)).clamp(-2.5, 2.5)
+    err = (algo.act(params, s.expand(2, -1, -1))[..., 0] - (s[:, 0] / 2).clamp(-2, 2)).abs().mean(-1)
+    assert err.max() < 0.25, err
+    assert metrics["critic_loss"].max() < 0.05  # rewards in [-4, 0]
+    cart = SyntheticContextualBandit(make_native("CartPole-v1").spec)
+    g = cart.init_genome(_gen(7), 2)
+    algo = make_inner_algo("critic", cart.real_spec, 4_000, (64, 64), "tanh")
+    params, _ = algo.train(algo.config, cart, SyntheticEnvParams(g), _gen(8), 2)
+    obs = cart.initial_obs(g[0], torch.randn(300, 4, generator=_gen(9)))
+    best = cart.scores(cart.split(g[:1])[1], obs.unsqueeze(0), cart.action_input(torch.arange(2)))[0].argmax(-1)
+    agree = (algo.act(params[:1], obs.unsqueeze(0))[0] == best).float().mean()
+    majority = max(best.float().mean(), 1 - best.float().mean())  # what a constant action scores (0.74 here)
+    assert agree > majority + 0.1, (agree, majority)
 
 
 def _two_peak_scb() -> tuple[SyntheticContextualBandit, torch.Tensor]:

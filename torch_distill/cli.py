@@ -81,7 +81,7 @@ class EvaluateEnvConfig:
     env_file: Positional[str]
     """Synthetic env file (.safetensors)."""
     algos: str = "auto"
-    """Comma-separated inner algorithms: ppo, dqn, sac, td3, ddpg, bandit, dpg (auto: ppo,dqn discrete; ppo,td3
+    """Comma-separated inner algorithms: ppo, dqn, sac, td3, ddpg, bandit, dpg, critic (auto: ppo,dqn discrete; ppo,td3
     continuous)."""
     seeds: int = 8
     """Agents per algorithm."""

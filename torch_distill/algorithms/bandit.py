@@ -28,7 +28,7 @@ RL agents; see shared/reference/synthetic_envs.md): use it to find a reward land
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -57,7 +57,9 @@ class BanditConfig:
         num_envs: env rows per member the caller lays out (1: the learner draws its own contexts).
         method: ``"argmax"`` (label contexts with the best of ``K`` candidate actions, fit the policy to them) or
             ``"gradient"`` (continuous actions: gradient ascent of the policy on the reward; ``num_states`` defaults
-            to ``total_timesteps`` contexts).
+            to ``total_timesteps`` contexts) or ``"critic"`` (a critic fitted to ``total_timesteps`` random-action
+            samples stands in for the reward).
+        critic_steps, critic_lr: Adam steps and learning rate of the ``"critic"`` method's critic.
     """
 
     total_timesteps: int = 10_000
@@ -70,10 +72,13 @@ class BanditConfig:
     activation: str = "relu"
     num_envs: int = 1
     method: str = "argmax"
+    critic_steps: int = 1000
+    critic_lr: float = 1e-3
 
     def __post_init__(self) -> None:
-        if self.method not in ("argmax", "gradient"):
-            raise ValueError(f"bandit method={self.method!r}: expected 'argmax' or 'gradient'")
+        if self.method not in ("argmax", "gradient", "critic"):
+            raise ValueError(f"bandit method={self.method!r}: expected 'argmax', 'gradient' or 'critic'")
+        check_ints(self, ("critic_steps",), "bandit ")
         check_ints(self, ("total_timesteps", "grid", "steps", "batch_size", "num_envs"), "bandit ")
         check_ints(self, ("num_states",), "bandit ", allow_none=True)
         if self.grid < 2:
@@ -182,6 +187,8 @@ def bandit_train(
     policy = BanditPolicy(spec, tuple(config.hidden), config.activation)
     if config.method == "gradient":
         return _gradient_train(config, env, policy, init_p, reward_p, generator, keys, m)
+    if config.method == "critic":
+        return _critic_train(config, env, policy, init_p, reward_p, generator, keys, m)
     cand = candidate_actions(spec, config.grid, generator)
     k = cand.shape[0]
     n = config.num_states or max(1, config.total_timesteps // k)
@@ -191,20 +198,27 @@ def bandit_train(
     best_r, best = rewards.max(-1)
     labels = cand[best]  # [M, N] int or [M, N, A]
 
-    params = policy.net.init(fold_in(keys, 7))
+    params, loss = _fit_labels(config, policy, policy.net.init(fold_in(keys, 7)), states.detach(), labels, generator)
+    return params, {"loss": loss, "best_reward": best_r.mean(-1)}
+
+
+def _fit_labels(config: BanditConfig, policy: BanditPolicy, params: Tensor, states: Tensor, labels: Tensor,
+                generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Minibatch Adam fitting the policy to action ``labels`` at ``states [M, N, obs]`` (cross-entropy for discrete
+    actions, squared error of the bounded output for continuous ones); returns ``(params, last loss [M])``."""
+    m, n = states.shape[0], states.shape[1]
     opt = adam_init(params)
-    states = states.detach()
-    loss = torch.zeros(m, device=dev)
+    loss = torch.zeros(m, device=states.device)
     b = min(config.batch_size, n)
     for _ in range(config.steps):
         p = params.detach().requires_grad_(True)
         if b < n:
-            idx = torch.randint(n, (b,), generator=generator, device=dev)
+            idx = torch.randint(n, (b,), generator=generator, device=states.device)
             s_b, y_b = states[:, idx], labels[:, idx]
         else:
             s_b, y_b = states, labels
         out = policy.output(p, s_b)
-        if spec.discrete:
+        if policy.spec.discrete:
             per = torch.nn.functional.cross_entropy(out.reshape(m * b, -1), y_b.reshape(-1), reduction="none")
             loss = per.reshape(m, b).mean(-1)
         else:
@@ -212,8 +226,31 @@ def bandit_train(
         (g,) = torch.autograd.grad(loss.sum(), p)
         delta, opt = adam_update(g, opt, config.lr)
         params = params - delta
-    return params.detach(), {"loss": loss.detach(), "best_reward": best_r.mean(-1)}
+    return params.detach(), loss.detach()
 
+
+def _contexts(env: Any, init_p: Tensor, n: int, generator: torch.Generator) -> Tensor:
+    """``n`` contexts per member ``[M, N, obs_dim]`` from shared latents (common random numbers), detached."""
+    z = torch.randn(1, n, env.latent_dim, generator=generator, device=generator.device)
+    return env.scale_out(env.init_net(init_p, z)).detach()
+
+
+def _ascend(config: BanditConfig, policy: BanditPolicy, params: Tensor, states: Tensor,
+            score: Callable[[Tensor, Tensor], Tensor], generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Minibatch Adam on ``params`` maximising ``score(s, pi(s))`` (``[M, B]``) over ``states [M, N, obs]``;
+    returns ``(params, mean score of the last minibatch [M])``."""
+    m, n = states.shape[0], states.shape[1]
+    opt = adam_init(params)
+    b = min(config.batch_size, n)
+    value = torch.zeros(m, device=states.device)
+    for _ in range(config.steps):
+        p = params.detach().requires_grad_(True)
+        s_b = states[:, torch.randint(n, (b,), generator=generator, device=states.device)] if b < n else states
+        value = score(s_b, policy.output(p, s_b)).mean(-1)
+        (g,) = torch.autograd.grad(-value.sum(), p)
+        delta, opt = adam_update(g, opt, config.lr)
+        params = params - delta
+    return params.detach(), value.detach()
 
 
 def _gradient_train(config: BanditConfig, env: Any, policy: BanditPolicy, init_p: Tensor, reward_p: Tensor,
@@ -222,22 +259,53 @@ def _gradient_train(config: BanditConfig, env: Any, policy: BanditPolicy, init_p
     (the deterministic policy gradient with the exact reward as critic)."""
     if policy.spec.discrete:
         raise ValueError(f"{policy.spec.env_id}: bandit method='gradient' (dpg) needs continuous actions")
-    dev = generator.device
-    n = config.num_states or config.total_timesteps
-    z = torch.randn(1, n, env.latent_dim, generator=generator, device=dev)
-    states = env.scale_out(env.init_net(init_p, z)).detach()  # [M, N, obs]
+    states = _contexts(env, init_p, config.num_states or config.total_timesteps, generator)
     reward_p = reward_p.detach()
-    params = policy.net.init(fold_in(keys, 7))
-    opt = adam_init(params)
+    params, reward = _ascend(config, policy, policy.net.init(fold_in(keys, 7)), states,
+                             lambda s, a: env.scores_at(reward_p, s, a), generator)
+    return params, {"loss": -reward, "best_reward": reward}
+
+
+def _critic_train(config: BanditConfig, env: Any, policy: BanditPolicy, init_p: Tensor, reward_p: Tensor,
+                  generator: torch.Generator, keys: Tensor, m: int) -> tuple[Tensor, dict[str, Tensor]]:
+    """``method="critic"``: ``total_timesteps`` samples (context, uniformly random action, reward) -- exactly the
+    synthetic-step budget --, a fresh critic ``Q(s, a)`` fitted to them by minibatch Adam (mean squared error, raw
+    observations as the RL agents see them), then a fresh policy climbing ``Q(s, pi(s))`` (continuous actions) or
+    fitted to ``argmax_a Q(s, a)`` (discrete) at the sampled contexts."""
+    spec, dev = policy.spec, generator.device
+    n = config.num_states or config.total_timesteps
+    states = _contexts(env, init_p, n, generator)
+    if spec.discrete:
+        actions = torch.randint(spec.n_actions, (1, n), generator=generator, device=dev).expand(m, n)
+    else:
+        low, high = policy.action_mid - policy.action_half, policy.action_mid + policy.action_half
+        u = torch.rand(1, n, spec.act_dim, generator=generator, device=dev)
+        actions = (low.to(dev) + (high - low).to(dev) * u).expand(m, n, -1)
+    with torch.no_grad():
+        rewards = env.scores_at(reward_p, states, actions)  # [M, N]
+    act_in = env.action_input(actions.reshape(m * n, *actions.shape[2:])).reshape(m, n, -1)
+    critic = FlatMLP([spec.obs_dim + act_in.shape[-1], *config.hidden, 1], config.activation)
+    q = critic.init(fold_in(keys, 11))
+    opt = adam_init(q)
     b = min(config.batch_size, n)
-    reward = torch.zeros(m, device=dev)
-    for _ in range(config.steps):
-        p = params.detach().requires_grad_(True)
-        s_b = states[:, torch.randint(n, (b,), generator=generator, device=dev)] if b < n else states
-        a = policy.output(p, s_b)  # [M, B, A] inside the box
-        r = env.scores_at(reward_p, s_b, a)  # [M, B]
-        reward = r.mean(-1)
-        (g,) = torch.autograd.grad(-reward.sum(), p)
-        delta, opt = adam_update(g, opt, config.lr)
-        params = params - delta
-    return params.detach(), {"loss": -reward.detach(), "best_reward": reward.detach()}
+    loss = torch.zeros(m, device=dev)
+    for _ in range(config.critic_steps):
+        p = q.detach().requires_grad_(True)
+        idx = torch.randint(n, (b,), generator=generator, device=dev)
+        pred = critic(p, torch.cat([states[:, idx], act_in[:, idx]], dim=-1)).squeeze(-1)
+        loss = ((pred - rewards[:, idx]) ** 2).mean(-1)
+        (g,) = torch.autograd.grad(loss.sum(), p)
+        delta, opt = adam_update(g, opt, config.critic_lr)
+        q = q - delta
+    q = q.detach()
+    if spec.discrete:
+        one_hot = torch.eye(spec.n_actions, device=dev)  # [K, K]
+        k = spec.n_actions
+        x = torch.cat([states.unsqueeze(2).expand(m, n, k, -1), one_hot.expand(m, n, k, k)], dim=-1)
+        labels = critic(q, x.reshape(m, n * k, -1)).reshape(m, n, k).argmax(-1)
+        params, fit = _fit_labels(config, policy, policy.net.init(fold_in(keys, 7)), states, labels, generator)
+        return params, {"loss": fit, "critic_loss": loss.detach()}
+    params, value = _ascend(config, policy, policy.net.init(fold_in(keys, 7)), states,
+                            lambda s, a: critic(q, torch.cat([s, env.action_input(a)], dim=-1)).squeeze(-1),
+                            generator)
+    return params, {"loss": -value, "critic_loss": loss.detach()}

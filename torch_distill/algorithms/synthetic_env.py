@@ -80,7 +80,8 @@ __all__ = [
     "run_synth_env",
 ]
 
-INNER_ALGOS = ("ppo", "dqn", "sac", "td3", "ddpg", "bandit", "dpg")
+INNER_ALGOS = ("ppo", "dqn", "sac", "td3", "ddpg", "bandit", "dpg", "critic")
+BANDIT_METHODS = {"bandit": "argmax", "dpg": "gradient", "critic": "critic"}  # best-response learners of an SCB
 
 # stream ids of derive_seed private to this module (runner.Streams uses 1..7)
 _HPARAMS = 101
@@ -135,7 +136,9 @@ class SynthEnvConfig(RunOptions):
     :mod:`torch_distill.algorithms.bandit` -- a policy fitted to argmax_a r(s, a) at the SCB's states, no RL noise
     and ~1 s per generation; the RL algorithms are then held-out learners of the found SCB. dpg (scb, continuous;
     not a reference algorithm): its gradient-ascent variant, a fresh policy climbing r(s, pi(s)) as an actor with a
-    perfect critic would (it stops at local maxima as TD3/DDPG actors do)."""
+    perfect critic would (it stops at local maxima as TD3/DDPG actors do). critic (scb; not a reference
+    algorithm): a critic fitted to inner_steps (context, random action, reward) samples replaces the exact reward,
+    then a policy climbs it -- the SCB must be learnable from the synthetic-step budget, as for RL agents."""
     inner_steps: int = 10_000
     """Synthetic env steps per trained agent (reference: 10k)."""
     agents: int = 1
@@ -389,7 +392,8 @@ def make_inner_algo(name: str, spec: EnvSpec, inner_steps: int, hidden: tuple[in
     size and hidden width drawn log-uniformly in ``[x / 3, 3 x]`` every inner loop. ``bandit``: the SCB
     best-response learner (:mod:`torch_distill.algorithms.bandit`), greedy unless ``bandit_noise > 0`` (then fitness
     episodes add that much exploration noise, see :func:`~torch_distill.algorithms.bandit.bandit_sample`); ``dpg``:
-    its gradient-ascent variant (continuous actions), the same noise option."""
+    its gradient-ascent variant (continuous actions); ``critic``: a critic fitted to random-action samples stands in
+    for the reward; the same noise option."""
     if name == "dqn" and kind != "scb":
         from torch_distill.algorithms.solve import ferreira_ddqn_config
 
@@ -404,14 +408,14 @@ def make_inner_algo(name: str, spec: EnvSpec, inner_steps: int, hidden: tuple[in
             return functools.partial(dqn_act, make_qnetwork(spec, c))
 
         return InnerAlgo(name, cfg, space, dqn_train, act_factory(cfg), None, structural, act_factory)
-    if name in ("bandit", "dpg"):
+    if name in BANDIT_METHODS:
         if kind != "scb":
             raise ValueError(f"algos: {name} (a best-response learner of a contextual bandit) needs kind='scb', "
                              f"got kind={kind!r}")
         if name == "dpg" and spec.discrete:
             raise ValueError(f"{spec.env_id}: dpg (gradient ascent on the SCB's reward) needs a continuous action space")
         bcfg = BanditConfig(total_timesteps=inner_steps, hidden=hidden, activation=activation,
-                            method="argmax" if name == "bandit" else "gradient")
+                            method=BANDIT_METHODS[name])
         policy = BanditPolicy(spec, hidden, activation)
         sample = functools.partial(bandit_sample, policy, noise=bandit_noise) if bandit_noise > 0 else None
         return InnerAlgo(name, bcfg, {}, bandit_train, functools.partial(bandit_act, policy), sample)
