@@ -9,6 +9,7 @@
     torch-distill synth-env --env CartPole-v1 [options]   # evolve a synthetic contextual bandit (SCB)
     torch-distill evaluate-env FILE --algos ppo,dqn       # train fresh agents on a saved synthetic env
     torch-distill show-env SCB-CartPole-v1 --png s.png    # a synthetic env's metadata and learned states
+    torch-distill convert-env SRC OUT                     # SCB -> quadratic-head SCB with real-like contexts
     torch-distill datasets                                # list the datasets shipped with the package
     torch-distill envs                                    # list native torch env ids
 
@@ -98,6 +99,33 @@ class EvaluateEnvConfig:
     deterministic: bool = False
     """Act greedily on the real env (default: sample from the agents' policies, as the SCB reference; DQN and
     TD3/DDPG are greedy either way)."""
+
+
+@dataclass
+class ConvertEnvConfig:
+    """Re-express a saved continuous-action SCB as a quadratic-head SCB whose contexts match real states, keeping the
+    policy its best-response learner fits (torch_distill.algorithms.scb_convert); a start for further search."""
+
+    env_file: Positional[str]
+    """Source SCB file or shipped name."""
+    out: Positional[str]
+    """Output file (.safetensors; written to a temporary file, then renamed)."""
+    learner: Literal["bandit", "dpg", "critic"] = "bandit"
+    """Best-response learner whose policy the new SCB keeps."""
+    obs_scaling: Literal["box", "bounds"] = "box"
+    """Observation scaling of the new SCB (box: contexts squashed into the real observation box)."""
+    episodes: int = 64
+    """Real-env episodes of the policy (with exploration noise) whose states the contexts are fitted to."""
+    noise: float = 0.3
+    """Exploration noise of those episodes (Gaussian, times the action half-range)."""
+    curvature: float = 1.0
+    """Curvature of the new reward around its maximum (softplus(c) in units of the action half-range)."""
+    steps: int = 3000
+    """Adam steps of each fit (contexts, then reward)."""
+    seed: int = 0
+    """Seed of the learner, the episodes and the fits."""
+    device: str = "cpu"
+    """Torch device."""
 
 
 @dataclass
@@ -220,6 +248,24 @@ def _cmd_evaluate_env(args: list[str]) -> int:
     return 0
 
 
+def _cmd_convert_env(args: list[str]) -> int:
+    from torch_distill.algorithms.scb_convert import convert_scb
+    from torch_distill.envs.synthetic import load_synthetic_env, save_synthetic_env
+
+    cfg: ConvertEnvConfig = _parse(ConvertEnvConfig, args, "torch-distill convert-env")
+    src = load_synthetic_env(cfg.env_file, cfg.device)
+    print(f"converting {cfg.env_file} ({src!r}): {cfg.learner} learner's policy, {cfg.episodes} real episodes, "
+          f"{cfg.steps} fit steps ...", flush=True)
+    dst, genome, stats = convert_scb(src, cfg.learner, cfg.obs_scaling, cfg.episodes, cfg.noise, cfg.curvature,
+                                     cfg.steps, seed=cfg.seed, device=cfg.device)
+    meta = {"converted_from": str(cfg.env_file), "conversion": {**dataclasses.asdict(cfg), **stats},
+            "command": "torch-distill convert-env " + " ".join(args)}
+    save_synthetic_env(cfg.out, dst, genome, meta)
+    print(f"{cfg.out}: {dst!r}; contexts vs real states: sliced Wasserstein {stats['context_sliced_wasserstein']:.4f}; "
+          f"mean |mu - policy| / half-range on real states {stats['mu_abs_error_real_states']:.4f}")
+    return 0
+
+
 def _cmd_evaluate(args: list[str]) -> int:
     from torch_distill.algorithms.bc import BCConfig
     from torch_distill.algorithms.common import resolve_device
@@ -332,6 +378,7 @@ COMMANDS = {
     "evaluate-env": _cmd_evaluate_env,
     "show": _cmd_show,
     "show-env": _cmd_show_env,
+    "convert-env": _cmd_convert_env,
     "datasets": _cmd_datasets,
     "envs": _cmd_envs,
 }
