@@ -99,9 +99,8 @@ def convert_scb(
     dst = SyntheticContextualBandit(spec, src.hidden, src.latent_dim, src.activation, clip_actions=src.clip_actions,
                                     obs_loc=loc, obs_scale=scale, obs_squash=bounded if obs_scaling == "box" else None,
                                     reward_head="quadratic")
-    low = torch.tensor(spec.action_low, dtype=torch.float32, device=dev)
-    high = torch.tensor(spec.action_high, dtype=torch.float32, device=dev)
-    mid, half = (high + low) / 2, (high - low) / 2
+    mid, half = dst.action_box(dev)
+    low, high = mid - half, mid + half
     states = _collect_states(spec.env_id, act, episodes, noise, half, low, high, gen)  # [S, obs]
     target_scaled = dst.scale_in(states)
 
@@ -130,7 +129,7 @@ def convert_scb(
         with torch.no_grad():
             target = act(s.unsqueeze(0))[0]
         head = dst.reward_net(reward_p, dst.scale_in(s))
-        mu = mid + half * torch.tanh(head[:, 1:1 + spec.action_dim])
+        mu = dst.head_mu(head)
         fit = (((mu - target) / half) ** 2).mean()
         loss = fit + (head[:, 1 + spec.action_dim:] - c_raw).pow(2).mean() + head[:, 0].pow(2).mean()
         opt.zero_grad()

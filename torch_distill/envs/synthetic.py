@@ -592,6 +592,7 @@ class SyntheticContextualBandit(SyntheticEnvBase):
                 raise ValueError(f"{real_spec.env_id}: reward_head='quadratic' needs a bounded action box, got "
                                  f"low={real_spec.action_low}, high={real_spec.action_high}")
             self._action_box = ((high + low) / 2, (high - low) / 2)
+            self._box_cache: dict[torch.device, tuple[Tensor, Tensor]] = {}
         else:
             self.reward_net = FlatMLP([obs_dim + act_in, *self.hidden, 1], activation)
         self._setup(real_spec, spec, {"initial_state": self.init_net, "reward": self.reward_net}, genome,
@@ -647,11 +648,10 @@ class SyntheticContextualBandit(SyntheticEnvBase):
 
     def reward(self, genome: Tensor, obs: Tensor, action: Tensor) -> Tensor:
         """Rewards ``[B]`` of ``action`` (``[B]`` int or ``[B, A]`` float) in ``obs [B, obs_dim]``."""
-        reward_p, act = self.split(genome)[1], self.action_input(action)
-        if self.reward_head == "quadratic":
-            return self._quadratic(self._apply(self.reward_net, reward_p, self.scale_in(obs)), act)
-        x = torch.cat([self.scale_in(obs), act], dim=-1)
-        return self._apply(self.reward_net, reward_p, x).squeeze(-1)
+        reward_p = self.split(genome)[1]
+        if reward_p.dim() == 1:  # one SCB for every row
+            return self.scores_at(reward_p.unsqueeze(0), obs.unsqueeze(0), action.unsqueeze(0))[0]
+        return self.scores_at(reward_p, obs.unsqueeze(1), action.unsqueeze(1))[:, 0]  # one SCB per row
 
     def scores(self, reward_p: Tensor, obs: Tensor, act_in: Tensor) -> Tensor:
         """Rewards ``[M, N, K]`` of ``K`` candidate actions (network inputs ``act_in [K, act_in]``, see
@@ -666,28 +666,35 @@ class SyntheticContextualBandit(SyntheticEnvBase):
         return self.reward_net(reward_p, x).reshape(m, n, k)
 
     def scores_at(self, reward_p: Tensor, obs: Tensor, action: Tensor) -> Tensor:
-        """Rewards ``[M, B]`` of one action per observation (``action [M, B, A]`` float, ``obs [M, B, obs_dim]``)
-        for ``M`` SCBs (reward params ``[M, Pr]``); differentiable in ``action``."""
+        """Rewards ``[M, B]`` of one action per observation (``action [M, B, A]`` float or ``[M, B]`` int,
+        ``obs [M, B, obs_dim]``) for ``M`` SCBs (reward params ``[M, Pr]``); differentiable in a float ``action``."""
         act = self.action_input(action)
         if self.reward_head == "quadratic":
             return self._quadratic(self.reward_net(reward_p, self.scale_in(obs)), act)
         return self.reward_net(reward_p, torch.cat([self.scale_in(obs), act], dim=-1)).squeeze(-1)
 
+    def action_box(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        """``(centre, half-width)`` ``[A]`` of the action box on ``device`` (quadratic head; made once per device)."""
+        if device not in self._box_cache:
+            self._box_cache[device] = tuple(x.to(device) for x in self._action_box)
+        return self._box_cache[device]
+
+    def head_mu(self, head: Tensor) -> Tensor:
+        """Quadratic head outputs ``[..., 1 + 2A]`` -> the reward's maximiser ``mu = mid + h tanh(m)`` ``[..., A]``."""
+        mid, half = self.action_box(head.device)
+        return mid + half * torch.tanh(head[..., 1:1 + self.real_spec.action_dim])
+
     def _quadratic(self, head: Tensor, act: Tensor) -> Tensor:
         """``reward_head="quadratic"``: head outputs ``[..., 1 + 2A]`` and actions ``[..., A]`` -> rewards ``[...]``."""
-        a_dim = self.real_spec.action_dim
-        mid, half = (x.to(head.device) for x in self._action_box)
-        mu = mid + half * torch.tanh(head[..., 1:1 + a_dim])
-        curvature = torch.nn.functional.softplus(head[..., 1 + a_dim:])
-        return head[..., 0] - (curvature * ((act - mu) / half) ** 2).sum(-1)
+        half = self.action_box(head.device)[1]
+        curvature = torch.nn.functional.softplus(head[..., 1 + self.real_spec.action_dim:])
+        return head[..., 0] - (curvature * ((act - self.head_mu(head)) / half) ** 2).sum(-1)
 
     def best_action(self, genome: Tensor, obs: Tensor) -> Tensor:
         """``reward_head="quadratic"`` only: the reward's maximiser ``mu(s)`` ``[B, A]`` in ``obs [B, obs_dim]``."""
         if self.reward_head != "quadratic":
             raise ValueError(f"best_action needs reward_head='quadratic' (a closed-form maximiser), got {self.reward_head!r}")
-        head = self._apply(self.reward_net, self.split(genome)[1], self.scale_in(obs))
-        mid, half = (x.to(head.device) for x in self._action_box)
-        return mid + half * torch.tanh(head[..., 1:1 + self.real_spec.action_dim])
+        return self.head_mu(self._apply(self.reward_net, self.split(genome)[1], self.scale_in(obs)))
 
     def _latents(self, batch: int, generator: torch.Generator) -> Tensor:
         return self._crn_draw(batch, lambda n: torch.randn(n, self.latent_dim, generator=generator, device=generator.device))
