@@ -27,6 +27,8 @@ import torch
 from torch import Tensor
 
 from torch_distill.envs.core import FunctionalEnv
+from torch_distill.keyed import fold_in, gumbel, is_broadcast, make_keys, normal, permutation, randint, uniform
+from torch_distill.nets import FlatMLP, orthogonal
 
 __all__ = [
     "make_keys",
@@ -54,171 +56,6 @@ __all__ = [
     "EpisodeTracker",
     "ReplayBuffer",
 ]
-
-# ---------------------------------------------------------------------------------------------------- keyed RNG
-_M32 = 0xFFFFFFFF
-
-
-def _mix32(x: Tensor) -> Tensor:
-    """A 32-bit integer hash (Wellons' "lowbias32") on int64 tensors holding values in ``[0, 2^32)``.
-
-    Products may wrap around int64; only their low 32 bits are kept, which two's-complement wrap preserves.
-    """
-    x = ((x ^ (x >> 16)) * 0x7FEB352D) & _M32
-    x = ((x ^ (x >> 15)) * 0x846CA68B) & _M32
-    return x ^ (x >> 16)
-
-
-def make_keys(seed: int | Tensor, num_members: int, device: torch.device | str = "cpu") -> Tensor:
-    """Per-member keys ``[M]`` int64 from a seed: member ``m`` gets ``hash(seed, m)``.
-
-    ``seed`` may be an int or an int tensor; ``make_keys(s, M)[m] == make_keys(s, m + 1)[m]``.
-    """
-    if isinstance(seed, Tensor):
-        s = seed.to(device=device, dtype=torch.int64).reshape(())
-    else:
-        s = torch.tensor(int(seed), dtype=torch.int64, device=device)
-    s = _mix32((s & _M32) ^ 0x3C6EF372)
-    idx = torch.arange(num_members, dtype=torch.int64, device=device)
-    return _mix32(s ^ _mix32(idx + 0x9E3779B9))
-
-
-def fold_in(keys: Tensor, data: int | Tensor) -> Tensor:
-    """Derive new keys ``[...]`` from ``keys`` and an integer (a step counter or a stream id)."""
-    d = data & _M32 if isinstance(data, Tensor) else int(data) & _M32
-    return _mix32(keys ^ _mix32(torch.as_tensor(d, dtype=torch.int64, device=keys.device) * 0x9E3779B9 & _M32))
-
-
-def _bits(keys: Tensor, shape: Sequence[int]) -> Tensor:
-    """32 random bits per element: ``keys [M]`` -> int64 ``[M, *shape]`` in ``[0, 2^32)``."""
-    n = math.prod(shape)
-    ctr = torch.arange(n, dtype=torch.int64, device=keys.device).reshape(*shape)
-    k = keys.reshape(*keys.shape, *([1] * len(shape)))
-    k2 = _mix32(k ^ 0x85EBCA6B)
-    return _mix32(_mix32((ctr * 0x9E3779B9 + k) & _M32) ^ k2)
-
-
-def uniform(keys: Tensor, shape: Sequence[int]) -> Tensor:
-    """Uniform float32 in the open interval ``(0, 1)``: ``keys [M]`` -> ``[M, *shape]`` (24-bit resolution)."""
-    return ((_bits(keys, shape) >> 8).to(torch.float32) + 0.5) * (1.0 / 16777216.0)
-
-
-def normal(keys: Tensor, shape: Sequence[int]) -> Tensor:
-    """Standard normal ``[M, *shape]`` (Box-Muller on two keyed uniform streams)."""
-    u1 = uniform(fold_in(keys, 1), shape)
-    u2 = uniform(fold_in(keys, 2), shape)
-    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
-
-
-def gumbel(keys: Tensor, shape: Sequence[int]) -> Tensor:
-    """Standard Gumbel ``[M, *shape]``: ``argmax(logits + gumbel)`` samples ``Categorical(logits)``."""
-    return -torch.log(-torch.log(uniform(keys, shape)))
-
-
-def randint(keys: Tensor, high: int | Tensor, shape: Sequence[int]) -> Tensor:
-    """Integers uniform in ``[0, high)`` ``[M, *shape]`` int64 (``high`` an int or a broadcastable tensor)."""
-    return (uniform(keys, shape) * high).floor().long().clamp_max(torch.as_tensor(high, device=keys.device) - 1)
-
-
-def permutation(keys: Tensor, n: int) -> Tensor:
-    """One random permutation of ``range(n)`` per member: ``[M, n]`` int64."""
-    return torch.argsort(_bits(keys, (n,)), dim=-1)
-
-
-# ---------------------------------------------------------------------------------------------------- networks
-_ACT: dict[str, Callable[[Tensor], Tensor]] = {
-    "relu": torch.relu,
-    "tanh": torch.tanh,
-    "elu": torch.nn.functional.elu,
-    "gelu": torch.nn.functional.gelu,
-    "leaky_relu": torch.nn.functional.leaky_relu,  # negative slope 0.01, as torch.nn.LeakyReLU()
-}
-
-
-class FlatMLP:
-    """An MLP whose parameters are one flat vector ``[..., P]`` (layer ``i``: weight ``[in, out]``, bias ``[out]``).
-
-    ``forward(flat, x)`` works batched (``flat [M, P]``, ``x [M, B, in]``; broadcasting matmuls) and unbatched
-    under ``torch.vmap`` (``flat [P]``, ``x [B, in]``). Orthogonal init (gain ``hidden_gain`` on hidden layers,
-    ``out_gain`` on the last one), zero biases -- the PPO/DQN conventions (Engstrom et al. 2020; CleanRL).
-
-    Args:
-        sizes: ``[in, *hidden, out]``.
-        activation: relu, tanh, elu or gelu between layers.
-        out_gain: orthogonal gain of the last layer.
-        final_activation: also apply the activation after the last layer (a torso for several heads).
-    """
-
-    def __init__(
-        self,
-        sizes: Sequence[int],
-        activation: str = "tanh",
-        out_gain: float = 1.0,
-        hidden_gain: float = math.sqrt(2.0),
-        final_activation: bool = False,
-    ) -> None:
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or any(s < 1 for s in sizes):
-            raise ValueError(f"FlatMLP sizes={sizes}: expected [in, *hidden, out] with positive widths")
-        if activation not in _ACT:
-            raise ValueError(f"activation={activation!r}: expected one of {sorted(_ACT)}")
-        self.sizes = sizes
-        self.activation = activation
-        self.out_gain = float(out_gain)
-        self.hidden_gain = float(hidden_gain)
-        self.final_activation = final_activation
-        self.numels: list[int] = []
-        for i in range(len(sizes) - 1):
-            self.numels += [sizes[i] * sizes[i + 1], sizes[i + 1]]
-        self.num_params = sum(self.numels)
-
-    def layers(self, flat: Tensor) -> list[tuple[Tensor, Tensor]]:
-        """``[(W [..., in, out], b [..., out]), ...]`` views of ``flat [..., P]``."""
-        if flat.shape[-1] != self.num_params:
-            raise ValueError(f"flat parameters have {flat.shape[-1]} entries, expected {self.num_params}")
-        lead = flat.shape[:-1]
-        chunks = torch.split(flat, self.numels, dim=-1)
-        out = []
-        for i in range(len(self.sizes) - 1):
-            w = chunks[2 * i].reshape(*lead, self.sizes[i], self.sizes[i + 1])
-            out.append((w, chunks[2 * i + 1]))
-        return out
-
-    def forward(self, flat: Tensor, x: Tensor) -> Tensor:
-        """``flat [*L, P]``, ``x [*L, B, in]`` -> ``[*L, B, out]``."""
-        act = _ACT[self.activation]
-        layers = self.layers(flat)
-        for i, (w, b) in enumerate(layers):
-            x = torch.matmul(x, w) + b.unsqueeze(-2)
-            if i < len(layers) - 1 or self.final_activation:
-                x = act(x)
-        return x
-
-    __call__ = forward
-
-    def init(self, keys: Tensor) -> Tensor:
-        """``[M, P]`` parameters, member ``m`` from ``keys[m]`` (orthogonal weights, zero biases)."""
-        parts = []
-        n_layers = len(self.sizes) - 1
-        for i in range(n_layers):
-            rows, cols = self.sizes[i], self.sizes[i + 1]
-            gain = self.out_gain if i == n_layers - 1 else self.hidden_gain
-            parts.append(orthogonal(fold_in(keys, 1000 + i), rows, cols, gain).reshape(keys.shape[0], -1))
-            parts.append(torch.zeros(keys.shape[0], cols, device=keys.device))
-        return torch.cat(parts, dim=-1)
-
-
-def orthogonal(keys: Tensor, rows: int, cols: int, gain: float) -> Tensor:
-    """``[M, rows, cols]`` matrices with orthonormal rows or columns (as ``nn.init.orthogonal_``) times ``gain``."""
-    big, small = max(rows, cols), min(rows, cols)
-    a = normal(keys, (big, small))
-    q, r = torch.linalg.qr(a)
-    d = torch.diagonal(r, dim1=-2, dim2=-1).sign()
-    q = q * torch.where(d == 0, torch.ones_like(d), d).unsqueeze(-2)
-    if rows < cols:
-        q = q.transpose(-2, -1)
-    return gain * q.contiguous()
-
 
 # ---------------------------------------------------------------------------------------------------- optimisation helpers
 def check_ints(obj: Any, names: Sequence[str], prefix: str = "", minimum: int = 1, allow_none: bool = False) -> None:
@@ -452,7 +289,7 @@ def evaluate_greedy(
     """
     m = params.shape[0]
     e = int(num_episodes)
-    if env_params is None or _is_broadcast(env_params):
+    if env_params is None or is_broadcast(env_params):
         state, obs = env.reset(e, generator, env_params)
         state = type(state)(*(f.repeat(m, *([1] * (f.dim() - 1))) for f in state))
         obs = obs.repeat(m, *([1] * (obs.dim() - 1)))
@@ -467,10 +304,6 @@ def evaluate_greedy(
         returns = returns + reward * (~done)
         done = done | term | trunc
     return returns.reshape(m, e)
-
-
-def _is_broadcast(params: Any) -> bool:
-    return all(isinstance(f, Tensor) and f.dim() == 0 for f in params)
 
 
 class ReplayBuffer:

@@ -14,6 +14,10 @@ Two layers, following gymnax (functional envs) and gymnasium/envpool (stateful v
    * ``step`` auto-resets: rows that ended (terminated or truncated) come back as freshly reset states, and
      the returned ``obs`` of those rows is the reset observation (``reward``/``terminated``/``truncated``
      belong to the step that ended). Nothing in ``step`` syncs with the host.
+   * ``step`` is, by contract, ``transition`` (one step, no auto-reset: its ``obs`` is the final observation of
+     rows that ended) followed by ``reset_done`` on ``terminated | truncated``, with the same random draws in the
+     same order. :func:`step_with_final_obs` runs the two and returns both observations (:class:`EnvStep`), which
+     learners need to bootstrap through time limits (gymnasium's ``final_obs``, torchrl's ``next``).
 
 2. ``VecEnv`` -- a stateful batch of ``num_envs`` environments with torch tensors in and out on ``device``
    (native envs, envpool, gymnasium vector envs all present this face to the evaluator).
@@ -26,7 +30,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["EnvSpec", "FunctionalEnv", "VecEnv", "StepOut"]
+__all__ = ["EnvSpec", "FunctionalEnv", "VecEnv", "StepOut", "EnvStep", "step_with_final_obs"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,18 @@ class StepOut(NamedTuple):
     reward: torch.Tensor  # [N] float32
     terminated: torch.Tensor  # [N] bool
     truncated: torch.Tensor  # [N] bool
+    final_obs: torch.Tensor | None = None  # [N, *obs_shape]: the last observation of rows that ended (else obs)
+
+
+class EnvStep(NamedTuple):
+    """One ``FunctionalEnv`` step with both observations of ended rows (:func:`step_with_final_obs`)."""
+
+    state: Any  # after auto-reset
+    obs: torch.Tensor  # [B, *obs_shape] after auto-reset (the reset observation of rows that ended)
+    reward: torch.Tensor  # [B] float32
+    terminated: torch.Tensor  # [B] bool
+    truncated: torch.Tensor  # [B] bool
+    final_obs: torch.Tensor  # [B, *obs_shape] before auto-reset: the last observation of rows that ended
 
 
 @runtime_checkable
@@ -119,6 +135,38 @@ class FunctionalEnv(Protocol):
         generator: torch.Generator,
         params: NamedTuple | None = None,
     ) -> tuple[NamedTuple, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]: ...
+
+    def transition(
+        self,
+        state: NamedTuple,
+        action: torch.Tensor,
+        generator: torch.Generator,
+        params: NamedTuple | None = None,
+    ) -> tuple[NamedTuple, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``step`` without the auto-reset: ``(state, obs, reward, terminated, truncated)`` where the state and
+        ``obs`` of rows that ended are their last ones (not reset)."""
+        ...
+
+    def reset_done(
+        self,
+        done: torch.Tensor,
+        state: NamedTuple,
+        obs: torch.Tensor,
+        generator: torch.Generator,
+        params: NamedTuple | None = None,
+    ) -> tuple[NamedTuple, torch.Tensor]:
+        """Replace the rows where ``done [B]`` by freshly reset ones: ``(state, obs)``."""
+        ...
+
+
+def step_with_final_obs(
+    env: FunctionalEnv, state: Any, action: torch.Tensor, generator: torch.Generator, params: Any = None
+) -> EnvStep:
+    """``env.step`` that also returns the final observation of the rows that ended (the same random draws, so the
+    returned state and obs equal ``env.step``'s)."""
+    nxt, final_obs, reward, terminated, truncated = env.transition(state, action, generator, params)
+    state, obs = env.reset_done(terminated | truncated, nxt, final_obs, generator, params)
+    return EnvStep(state, obs, reward, terminated, truncated, final_obs)
 
 
 class VecEnv(Protocol):

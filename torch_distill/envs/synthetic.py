@@ -99,7 +99,7 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 from torch import Tensor
 
-from torch_distill.algorithms.rl_common import FlatMLP
+from torch_distill.nets import FlatMLP
 from torch_distill.envs.classic_control import _ClassicControlEnv
 from torch_distill.envs.core import EnvSpec, FunctionalEnv
 
