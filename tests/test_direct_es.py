@@ -18,7 +18,7 @@ def test_direct_es_learns_cartpole(tmp_path):
     assert summary["final_eval"]["return_mean"] >= 150, summary  # random policies score ~20
     with safe_open(str(tmp_path / "d" / "policy.safetensors"), "pt") as f:
         meta = json.loads(f.metadata()["torch_distill"])
-        assert "net.0.weight" in f.keys()
+        assert "layers.0.weight" in f.keys()
     assert meta["env"]["env_id"] == "CartPole-v1" and meta["obs_normalizer"]["type"] == "affine"
 
 

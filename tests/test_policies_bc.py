@@ -50,15 +50,24 @@ def test_flatten_roundtrip_and_init(spec, hidden, act):
 
 
 def test_forward_matches_torch_module():
+    """The flat layout is W [in, out] per layer: loaded transposed into nn.Linear it gives the same outputs, batched,
+    per member and under vmap."""
     net = PolicyNet(DISCRETE, PolicyConfig((16, 16), "tanh"))
     flat = net.init(2, torch.Generator().manual_seed(0))
     obs = torch.randn(2, 5, 4)
     out = net.batched_forward(flat, obs)
+    torch.testing.assert_close(torch.vmap(net.forward)(flat, obs), out)
     for i in range(2):
         p = net.unflatten(flat[i])
-        h = torch.tanh(obs[i] @ p["net.0.weight"].T + p["net.0.bias"])
-        h = torch.tanh(h @ p["net.2.weight"].T + p["net.2.bias"])
-        torch.testing.assert_close(out[i], h @ p["net.4.weight"].T + p["net.4.bias"])
+        sizes = [DISCRETE.obs_dim, 16, 16, DISCRETE.n_actions]
+        module = torch.nn.Sequential(torch.nn.Linear(sizes[0], 16), torch.nn.Tanh(), torch.nn.Linear(16, 16),
+                                     torch.nn.Tanh(), torch.nn.Linear(16, sizes[3]))
+        with torch.no_grad():
+            for j, layer in enumerate(module[::2]):
+                layer.weight.copy_(p[f"layers.{j}.weight"].T)
+                layer.bias.copy_(p[f"layers.{j}.bias"])
+        torch.testing.assert_close(out[i], module(obs[i]))
+        torch.testing.assert_close(net.forward(flat[i], obs[i]), out[i])
 
 
 @pytest.mark.parametrize("spec,kind", [(DISCRETE, "labels"), (DISCRETE, "logits"), (CONTINUOUS, "targets")])

@@ -1,9 +1,10 @@
 """MLP policies and populations of them as flat parameter vectors.
 
 A population is a batch dimension, not a Python list: parameters live in one flat tensor ``[N, num_params]`` (N =
-population members x initialisations), are viewed as a ``{name: tensor}`` dict by :meth:`PolicyNet.unflatten`,
-and run through ``torch.func.functional_call`` under ``torch.vmap``. The same flat vector is the genome of the
-direct-ES (neuroevolution) baseline.
+population members x initialisations): the :class:`~torch_distill.nets.FlatMLP` layout (per layer ``W [in, out]``
+then ``b [out]``) followed, for continuous actions, by ``log_std [action_dim]``. :meth:`PolicyNet.unflatten` views
+it as a ``{name: tensor}`` dict. The forward pass is batched matmuls over the leading dims, and runs unchanged
+under ``torch.vmap``. The same flat vector is the genome of the direct-ES (neuroevolution) baseline.
 
 Initialisation follows the HaDES reference (Lupu et al. 2024): orthogonal weights with gain sqrt(2) on hidden
 layers and 0.01 on the output layer, zero biases, and for continuous actions a state-independent learnable
@@ -16,14 +17,14 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
-from torch.func import functional_call
+from torch import Tensor
 
 from torch_distill.envs.core import EnvSpec
+from torch_distill.nets import FlatMLP, orthogonalize
 
 __all__ = ["PolicyConfig", "PolicyNet", "parse_hidden"]
 
-_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
+_ACTIVATIONS = ("relu", "tanh", "elu", "gelu")
 
 
 def parse_hidden(hidden: str | tuple[int, ...] | list[int]) -> tuple[int, ...]:
@@ -57,27 +58,11 @@ class PolicyConfig:
 
     def __post_init__(self) -> None:
         if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation={self.activation!r}: expected one of {sorted(_ACTIVATIONS)}")
+            raise ValueError(f"activation={self.activation!r}: expected one of {list(_ACTIVATIONS)}")
         object.__setattr__(self, "hidden", parse_hidden(self.hidden))
 
     def to_json(self) -> dict:
         return {"hidden": list(self.hidden), "activation": self.activation, "log_std_init": self.log_std_init}
-
-
-class _MLP(nn.Module):
-    def __init__(self, sizes: list[int], activation: str, continuous: bool) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        for i in range(len(sizes) - 1):
-            layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-            if i < len(sizes) - 2:
-                layers.append(_ACTIVATIONS[activation]())
-        self.net = nn.Sequential(*layers)
-        if continuous:
-            self.log_std = nn.Parameter(torch.zeros(sizes[-1]))
-
-    def forward(self, obs: Tensor) -> Tensor:
-        return self.net(obs)
 
 
 class PolicyNet:
@@ -91,18 +76,18 @@ class PolicyNet:
         self.spec = spec
         self.config = config
         self.discrete = spec.discrete
-        sizes = [spec.obs_dim, *config.hidden, spec.act_dim]
-        # The template module lives on the meta device: only its structure is used.
-        with torch.device("meta"):
-            self.module = _MLP(sizes, config.activation, continuous=not spec.discrete)
+        self.mlp = FlatMLP([spec.obs_dim, *config.hidden, spec.act_dim], config.activation, out_gain=0.01,
+                           hidden_gain=math.sqrt(2.0))
         self.names: list[str] = []
         self.shapes: list[torch.Size] = []
-        for name, p in self.module.named_parameters():
-            self.names.append(name)
-            self.shapes.append(p.shape)
+        for i in range(len(self.mlp.sizes) - 1):
+            self.names += [f"layers.{i}.weight", f"layers.{i}.bias"]
+            self.shapes += [torch.Size((self.mlp.sizes[i], self.mlp.sizes[i + 1])), torch.Size((self.mlp.sizes[i + 1],))]
+        if not spec.discrete:
+            self.names.append("log_std")
+            self.shapes.append(torch.Size((spec.action_dim,)))
         self.numels = [math.prod(s) for s in self.shapes]
         self.num_params = sum(self.numels)
-        self._n_linear = len(sizes) - 1
 
     # ----------------------------------------------------------------------------------------------- layout
     def unflatten(self, flat: Tensor) -> dict[str, Tensor]:
@@ -121,36 +106,40 @@ class PolicyNet:
 
     # ------------------------------------------------------------------------------------------------- init
     def init(self, n: int, generator: torch.Generator, device: torch.device | str | None = None) -> Tensor:
-        """Draw ``n`` independent initialisations ``[n, num_params]`` (orthogonal, HaDES reference gains)."""
+        """Draw ``n`` independent initialisations ``[n, num_params]`` from ``generator`` (orthogonal weights with
+        the HaDES reference gains, zero biases, ``log_std = log_std_init``). Each weight is drawn as
+        ``nn.init.orthogonal_`` draws a PyTorch ``[out, in]`` weight, then stored as ``W [in, out]``."""
         device = torch.device(device) if device is not None else generator.device
-        out: dict[str, Tensor] = {}
-        li = 0
-        for name, shape in zip(self.names, self.shapes):
-            if name == "log_std":
-                out[name] = torch.full((n, *shape), self.config.log_std_init, device=device)
-            elif name.endswith("bias"):
-                out[name] = torch.zeros((n, *shape), device=device)
-            else:
-                gain = math.sqrt(2.0) if li < self._n_linear - 1 else 0.01
-                out[name] = _orthogonal((n, *shape), gain, generator, device)
-                li += 1
-        return self.flatten(out)
+        sizes = self.mlp.sizes
+        parts: list[Tensor] = []
+        for i in range(len(sizes) - 1):
+            fan_in, fan_out = sizes[i], sizes[i + 1]
+            gain = self.mlp.hidden_gain if i < len(sizes) - 2 else self.mlp.out_gain
+            a = torch.randn((n, max(fan_in, fan_out), min(fan_in, fan_out)), generator=generator,
+                            device=generator.device).to(device)
+            w = orthogonalize(a, fan_out, fan_in, gain).transpose(-2, -1)
+            parts += [w.reshape(n, -1), torch.zeros((n, fan_out), device=device)]
+        if not self.discrete:
+            parts.append(torch.full((n, self.spec.action_dim), self.config.log_std_init, device=device))
+        return torch.cat(parts, dim=-1)
 
     # ---------------------------------------------------------------------------------------------- forward
     def forward(self, flat: Tensor, obs: Tensor) -> Tensor:
-        """Network output for one member: ``flat [num_params]``, ``obs [B, obs_dim]`` -> ``[B, act_dim]``.
-
-        Vmap it over members: ``torch.vmap(net.forward)(flat [N, P], obs [N, B, obs_dim])``.
-        """
-        return functional_call(self.module, self.unflatten(flat), (obs,))
+        """Network output (logits or Gaussian mean): ``flat [*L, num_params]``, ``obs [*L, B, obs_dim]`` ->
+        ``[*L, B, act_dim]`` for any leading dims ``L`` (none for one member; it also runs under ``torch.vmap``)."""
+        if flat.shape[-1] != self.num_params:
+            raise ValueError(f"flat parameters have {flat.shape[-1]} entries, expected {self.num_params}")
+        return self.mlp.forward(flat[..., : self.mlp.num_params], obs)
 
     def batched_forward(self, flat: Tensor, obs: Tensor) -> Tensor:
-        """``flat [N, num_params]``, ``obs [N, B, obs_dim]`` -> ``[N, B, act_dim]`` via ``torch.vmap``."""
-        return torch.vmap(self.forward)(flat, obs)
+        """``flat [N, num_params]``, ``obs [N, B, obs_dim]`` -> ``[N, B, act_dim]``."""
+        return self.forward(flat, obs)
 
     def log_std(self, flat: Tensor) -> Tensor:
         """State-independent log std ``[..., action_dim]`` of a Gaussian policy."""
-        return self.unflatten(flat)["log_std"]
+        if self.discrete:
+            raise ValueError(f"{self.spec.env_id}: a categorical policy has no log_std")
+        return flat[..., self.mlp.num_params :]
 
     def act(self, flat: Tensor, obs: Tensor, noise: Tensor | None) -> Tensor:
         """Actions for a population: ``flat [N, P]``, ``obs [N, B, obs_dim]``.
@@ -169,17 +158,3 @@ class PolicyNet:
             return out
         std = self.log_std(flat).exp().unsqueeze(-2)  # [N, 1, action_dim]
         return out + std * noise
-
-
-def _orthogonal(shape: tuple[int, ...], gain: float, generator: torch.Generator, device: torch.device) -> Tensor:
-    """Batched orthogonal init of ``[n, rows, cols]`` matrices from ``generator`` (as ``nn.init.orthogonal_``)."""
-    n, rows, cols = shape
-    big, small = max(rows, cols), min(rows, cols)
-    a = torch.randn((n, big, small), generator=generator, device=generator.device).to(device)
-    q, r = torch.linalg.qr(a)
-    d = torch.diagonal(r, dim1=-2, dim2=-1).sign()
-    d = torch.where(d == 0, torch.ones_like(d), d)
-    q = q * d.unsqueeze(-2)
-    if rows < cols:
-        q = q.transpose(-2, -1)
-    return gain * q.contiguous()
