@@ -1,6 +1,15 @@
-"""Batched real-environment evaluation of populations of policies, and the fixed observation normaliser.
+"""The one rollout loop of torch_distill: batched evaluation of populations of policies, state collection, and the
+fixed observation normaliser.
 
-One call evaluates ``N`` policies (population members x initialisations) on ``E`` episodes each, in one vector env
+:func:`rollout` steps any :class:`~torch_distill.envs.core.VecEnv` under a policy (``obs [N, ...] -> action``) and
+accumulates each env's first episode (return, length; everything after an env's first end is masked), optionally
+recording every observation; it stops early once every env is done (host check every ``check_every`` steps -- the
+only host sync). Everything that runs a policy in an env is built on it: :func:`evaluate_policies` (flat-parameter
+policies on a vector env: HaDES and direct-ES fitness), :func:`evaluate_functional` (trained agents on a native
+:class:`~torch_distill.envs.core.FunctionalEnv` with a caller's generator and optionally a population of env params:
+synthetic-env fitness), :func:`collect_observations` (states a policy visits) and :func:`estimate_obs_normalizer`.
+
+:func:`evaluate_policies` evaluates ``N`` policies (population members x initialisations) on ``E`` episodes each, in one vector env
 of ``N * E`` envs laid out ``[N, E]``. Common random numbers: every policy sees the same ``E`` initial states
 (``VecEnv.reset(seed, group_size=E)``) and the same action-sampling noise (Gumbel / Gaussian noise drawn ``[E, ...]``
 per step and broadcast over ``N``), as in the HaDES reference. Each env runs exactly one episode: rewards after an
@@ -10,16 +19,30 @@ host every ``check_every`` steps -- the only host sync of an evaluation).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
-from torch_distill.envs.core import EnvSpec, VecEnv
+from torch_distill.envs.core import EnvSpec, FunctionalEnv, VecEnv
+from torch_distill.envs.vec import NativeVecEnv
+from torch_distill.keyed import gumbel_from_uniform, is_broadcast
 from torch_distill.policies import PolicyNet
 
-__all__ = ["ObsNormalizer", "EvalResult", "evaluate_policies", "estimate_obs_normalizer", "sample_noise"]
+__all__ = [
+    "ObsNormalizer",
+    "EvalResult",
+    "RolloutResult",
+    "rollout",
+    "evaluate_policies",
+    "evaluate_functional",
+    "collect_observations",
+    "estimate_obs_normalizer",
+    "sample_noise",
+    "uniform_actions",
+]
 
 
 @dataclass
@@ -74,12 +97,82 @@ class EvalResult(NamedTuple):
     env_steps: Tensor  # steps executed by the vector env (N * E * loop iterations)
 
 
+class RolloutResult(NamedTuple):
+    """What :func:`rollout` returns; per-env tensors are ``[num_envs]``, on the policy's device."""
+
+    returns: Tensor  # float32: return of each env's first episode (or of its steps so far)
+    lengths: Tensor  # int64: steps of each env's first episode
+    done: Tensor  # bool: the first episode ended
+    env_steps: Tensor  # 0-dim int64: steps executed by the vector env (num_envs * loop iterations)
+    observations: Tensor | None  # [T, num_envs, *obs_shape]: the observation each decision was taken on (record_obs)
+    last_obs: Tensor  # [num_envs, *obs_shape]: the observation after the last step
+
+
 def sample_noise(spec: EnvSpec, n: int, generator: torch.Generator, device: torch.device) -> Tensor:
     """Action-sampling noise ``[n, act_dim]``: Gumbel for categorical policies, standard normal for Gaussian."""
     if spec.discrete:
         u = torch.rand((n, spec.n_actions), generator=generator, device=device)
-        return -torch.log(-torch.log(u.clamp(1e-20, 1.0 - 1e-7)))
+        return gumbel_from_uniform(u.clamp(1e-20, 1.0 - 1e-7))
     return torch.randn((n, spec.action_dim), generator=generator, device=device)
+
+
+def uniform_actions(spec: EnvSpec, n: int, generator: torch.Generator, device: torch.device | str) -> Tensor:
+    """``n`` uniformly random actions: ``[n]`` int64 over ``n_actions``, or ``[n, action_dim]`` uniform in the
+    action box (unbounded dimensions in ``[-1, 1]``)."""
+    if spec.discrete:
+        return torch.randint(spec.n_actions, (n,), generator=generator, device=device)
+    low, high = spec.action_bounds(device, unbounded=1.0)
+    u = torch.rand((n, spec.action_dim), generator=generator, device=device)
+    return low + (high - low) * u
+
+
+@torch.no_grad()
+def rollout(
+    venv: VecEnv,
+    obs: Tensor,
+    policy: Callable[[Tensor], Tensor],
+    steps: int,
+    *,
+    stop_when_done: bool = True,
+    check_every: int = 16,
+    record_obs: bool = False,
+    device: torch.device | str | None = None,
+) -> RolloutResult:
+    """Step ``venv`` (already reset; ``obs`` its current observations) for up to ``steps`` steps under ``policy``.
+
+    Args:
+        venv: any vector env (native, envpool, gymnasium); it auto-resets, the rollout masks what follows each env's
+            first end.
+        obs: ``[num_envs, *obs_shape]`` observations to act on first.
+        policy: ``obs [num_envs, *obs_shape] -> action [num_envs, ...]`` (it may draw from its own generator: it is
+            called once per step, before the env step).
+        steps: step budget.
+        stop_when_done: stop once every env's first episode ended (checked every ``check_every`` steps); else run
+            ``steps`` steps (e.g. to collect states across auto-resets).
+        record_obs: keep every observation a decision was taken on (``[T, num_envs, *obs_shape]``).
+        device: where returns and lengths live (default: the observations' device).
+    """
+    device = torch.device(device) if device is not None else obs.device
+    n = venv.num_envs
+    returns = torch.zeros(n, device=device)
+    lengths = torch.zeros(n, dtype=torch.int64, device=device)
+    done = torch.zeros(n, dtype=torch.bool, device=device)
+    recorded: list[Tensor] = []
+    executed = 0
+    for t in range(int(steps)):
+        if record_obs:
+            recorded.append(obs)
+        out = venv.step(policy(obs))
+        alive = ~done
+        returns = returns + out.reward.to(device) * alive
+        lengths = lengths + alive.long()
+        done = done | out.terminated.to(device) | out.truncated.to(device)
+        obs = out.obs
+        executed += 1
+        if stop_when_done and (t + 1) % check_every == 0 and bool(done.all()):
+            break
+    observations = torch.stack(recorded) if record_obs and recorded else None
+    return RolloutResult(returns, lengths, done, torch.tensor(executed * n, device=device), observations, obs)
 
 
 @torch.no_grad()
@@ -116,32 +209,69 @@ def evaluate_policies(
     spec = venv.spec
     device = params.device
     normalizer = normalizer or ObsNormalizer()
-    max_steps = max_steps or spec.max_episode_steps
     gen = torch.Generator(device=device)
     gen.manual_seed(int(seed) + 7919)
-    obs = venv.reset(seed, group_size=episodes)
-    returns = torch.zeros(n * episodes, device=device)
-    lengths = torch.zeros(n * episodes, dtype=torch.int64, device=device)
-    done = torch.zeros(n * episodes, dtype=torch.bool, device=device)
-    steps = 0
-    for t in range(max_steps):
+    action_shape = () if spec.discrete else (spec.action_dim,)
+
+    def policy(obs: Tensor) -> Tensor:
         x = normalizer(obs.to(device)).reshape(n, episodes, -1)
         noise = None if deterministic else sample_noise(spec, episodes, gen, device)
-        action = net.act(params, x, noise).reshape(n * episodes, *(() if spec.discrete else (spec.action_dim,)))
-        out = venv.step(action)
-        alive = ~done
-        returns = returns + out.reward.to(device) * alive
-        lengths = lengths + alive.long()
-        done = done | out.terminated.to(device) | out.truncated.to(device)
-        obs = out.obs
-        steps += 1
-        if (t + 1) % check_every == 0 and bool(done.all()):
-            break
-    return EvalResult(
-        returns.reshape(n, episodes),
-        lengths.reshape(n, episodes),
-        torch.tensor(steps * n * episodes, device=device),
-    )
+        return net.act(params, x, noise).reshape(n * episodes, *action_shape)
+
+    obs = venv.reset(seed, group_size=episodes)
+    res = rollout(venv, obs, policy, max_steps or spec.max_episode_steps, check_every=check_every, device=device)
+    return EvalResult(res.returns.reshape(n, episodes), res.lengths.reshape(n, episodes), res.env_steps)
+
+
+@torch.no_grad()
+def evaluate_functional(
+    act: Callable[[Tensor, Tensor], Tensor],
+    params: Tensor,
+    env: FunctionalEnv,
+    episodes: int,
+    generator: torch.Generator,
+    env_params: Any = None,
+    max_steps: int | None = None,
+    check_every: int = 16,
+) -> EvalResult:
+    """One episode in each of ``E = episodes`` envs per agent for ``M`` trained agents on a native functional env.
+
+    Args:
+        act: ``act(params [M, P], obs [M, E, obs_dim]) -> [M, E] / [M, E, A]`` (greedy, or sampling from a generator
+            it holds -- it is called once per step, before the env step).
+        params: ``[M, P]`` the agents.
+        env: the env, run with ``M * E`` rows (member-major).
+        episodes: ``E``.
+        generator: the env's randomness, used as it is (not reseeded). Common random numbers: with shared (0-dim)
+            ``env_params``, env ``e`` of every agent starts from the same initial state (``E`` states drawn once and
+            tiled); with per-row params ``[M * E]`` (a population of envs) every row is drawn from its own env.
+        max_steps: step budget per episode, default ``env.spec.max_episode_steps``.
+    """
+    m, e = params.shape[0], int(episodes)
+    venv = NativeVecEnv(env, m * e, generator.device, env_params, generator=generator)
+    broadcast = env_params is None or is_broadcast(env_params)
+    obs = venv.reset(None, group_size=e if broadcast else m * e)
+
+    def policy(o: Tensor) -> Tensor:
+        a = act(params, o.reshape(m, e, -1).to(params.device))
+        return a.reshape(m * e, *a.shape[2:])
+
+    res = rollout(venv, obs, policy, max_steps or env.spec.max_episode_steps, check_every=check_every,
+                  device=params.device)
+    return EvalResult(res.returns.reshape(m, e), res.lengths.reshape(m, e), res.env_steps)
+
+
+@torch.no_grad()
+def collect_observations(
+    venv: VecEnv, obs: Tensor, policy: Callable[[Tensor], Tensor], decisions: int, stop_when_done: bool = False
+) -> Tensor:
+    """The observations ``[T, num_envs, *obs_shape]`` that ``policy`` acts on in ``decisions`` steps of ``venv``
+    (already reset, ``obs`` its observations; across auto-resets), plus the observation after the last step (so
+    ``T = steps taken + 1``). ``stop_when_done``: stop at the first step after which every env's first episode ended
+    (checked every step)."""
+    res = rollout(venv, obs, policy, decisions, stop_when_done=stop_when_done, check_every=1, record_obs=True)
+    parts = [res.observations] if res.observations is not None else []
+    return torch.cat(parts + [res.last_obs.unsqueeze(0)])
 
 
 @torch.no_grad()
@@ -155,23 +285,14 @@ def estimate_obs_normalizer(venv: VecEnv, steps: int, seed: int, min_var: float 
     gen = torch.Generator(device=device)
     gen.manual_seed(int(seed) + 104729)
     obs = venv.reset(seed, group_size=venv.num_envs)
+    seen = collect_observations(venv, obs, lambda o: uniform_actions(spec, venv.num_envs, gen, device), steps)[:steps]
     total = torch.zeros(spec.obs_dim, dtype=torch.float64, device=device)
     total_sq = torch.zeros_like(total)
-    count = 0
-    # Uniform random actions; unbounded action dimensions are sampled in [-1, 1].
-    low = torch.tensor(spec.action_low, device=device).nan_to_num(-1.0, -1.0, -1.0) if not spec.discrete else None
-    high = torch.tensor(spec.action_high, device=device).nan_to_num(1.0, 1.0, 1.0) if not spec.discrete else None
-    for _ in range(steps):
-        flat = obs.reshape(venv.num_envs, -1).double()
+    for o in seen:  # accumulated step by step in float64
+        flat = o.reshape(venv.num_envs, -1).double()
         total += flat.sum(0)
         total_sq += (flat * flat).sum(0)
-        count += flat.shape[0]
-        if spec.discrete:
-            action = torch.randint(spec.n_actions, (venv.num_envs,), generator=gen, device=device)
-        else:
-            u = torch.rand((venv.num_envs, spec.action_dim), generator=gen, device=device)
-            action = low + (high - low) * u
-        obs = venv.step(action).obs
+    count = seen.shape[0] * venv.num_envs
     mean = total / count
     var = (total_sq / count - mean * mean).clamp_min(min_var)
     return ObsNormalizer(mean.float(), var.float())

@@ -143,7 +143,8 @@ def real_env_states(
     ``[B, action_dim]`` float), e.g. ``lambda o: algo.act(params[:1], o.unsqueeze(0))[0]`` for a trained
     inner agent of :mod:`torch_distill.algorithms.synthetic_env`. All randomness comes from ``seed``.
     """
-    from torch_distill.envs.vec import make_native
+    from torch_distill.envs.vec import NativeVecEnv, make_native
+    from torch_distill.evaluation import collect_observations, uniform_actions
 
     num_states = _positive_int("num_states", num_states)
     num_envs = _positive_int("num_envs", num_envs)
@@ -156,23 +157,10 @@ def real_env_states(
     b = min(num_envs, num_states)
     steps = math.ceil(num_states / b)
     gen = torch.Generator(device=device).manual_seed(int(seed))
-    state, obs = env.reset(b, gen)
-    out = torch.empty(steps, b, spec.obs_dim, dtype=torch.float32, device=obs.device)
-    if not spec.discrete:
-        low = torch.tensor(spec.action_low, dtype=torch.float32, device=obs.device)
-        high = torch.tensor(spec.action_high, dtype=torch.float32, device=obs.device)
-    with torch.no_grad():
-        for t in range(steps):
-            out[t] = obs
-            if t == steps - 1:
-                break
-            if policy is not None:
-                action = policy(obs)
-            elif spec.discrete:
-                action = torch.randint(spec.n_actions, (b,), generator=gen, device=obs.device)
-            else:
-                action = low + (high - low) * torch.rand(b, spec.action_dim, generator=gen, device=obs.device)
-            state, obs, _, _, _ = env.step(state, action, gen)
+    venv = NativeVecEnv(env, b, device, generator=gen)
+    obs = venv.reset(None)
+    act = policy if policy is not None else (lambda o: uniform_actions(spec, b, gen, o.device))
+    out = collect_observations(venv, obs, act, steps - 1)
     return out.reshape(-1, spec.obs_dim)[:num_states].cpu()
 
 

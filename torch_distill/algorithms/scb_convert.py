@@ -36,22 +36,22 @@ __all__ = ["convert_scb"]
 
 def _collect_states(env_id: str, act: Any, episodes: int, noise: float, half: Tensor, low: Tensor, high: Tensor,
                     generator: torch.Generator) -> Tensor:
-    """Every state of ``episodes`` real-env episodes of ``act`` (+ Gaussian noise): ``[episodes * T, obs_dim]``."""
-    from torch_distill.envs.vec import make_native
+    """Every observation of ``episodes`` real-env episodes of ``act`` (+ Gaussian noise), until every episode
+    ended (rows that ended early contribute their reset observations too): ``[T * episodes, obs_dim]``."""
+    from torch_distill.envs.vec import NativeVecEnv, make_native
+    from torch_distill.evaluation import collect_observations
 
     real = make_native(env_id)
-    state, obs = real.reset(episodes, generator)
-    out = []
-    for _ in range(real.spec.max_episode_steps or 1000):
-        out.append(obs)
-        with torch.no_grad():
-            a = act(obs.unsqueeze(0))[0]
+    venv = NativeVecEnv(real, episodes, generator.device, generator=generator)
+    obs = venv.reset(None)
+
+    def policy(o: Tensor) -> Tensor:
+        a = act(o.unsqueeze(0))[0]
         a = a + noise * half * torch.randn(a.shape, generator=generator, device=a.device)
-        a = torch.maximum(torch.minimum(a, high), low)
-        state, obs, _, term, trunc = real.step(state, a, generator)
-        if bool((term | trunc).all()):  # host sync once per step of a one-off conversion, not a hot loop
-            break
-    return torch.cat(out)
+        return torch.maximum(torch.minimum(a, high), low)
+
+    seen = collect_observations(venv, obs, policy, real.spec.max_episode_steps or 1000, stop_when_done=True)
+    return seen[:-1].reshape(-1, real.spec.obs_dim)
 
 
 def convert_scb(

@@ -69,6 +69,23 @@ class EnvSpec:
         """Width of the policy head: ``n_actions`` (logits) or ``action_dim`` (Gaussian mean)."""
         return self.n_actions if self.discrete else self.action_dim
 
+    def action_bounds(self, device: torch.device | str = "cpu", unbounded: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(low, high)`` float32 ``[action_dim]`` of a continuous action space; with ``unbounded``, infinite (or
+        NaN) bounds become ``-unbounded`` / ``+unbounded``."""
+        if self.discrete:
+            raise ValueError(f"{self.env_id}: a discrete action space has no action box")
+        low = torch.tensor(self.action_low, dtype=torch.float32, device=device)
+        high = torch.tensor(self.action_high, dtype=torch.float32, device=device)
+        if unbounded is not None:
+            u = float(unbounded)
+            low, high = low.nan_to_num(-u, -u, -u), high.nan_to_num(u, u, u)
+        return low, high
+
+    def action_box(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """``(centre, half_width)`` float32 ``[action_dim]`` of a bounded continuous action space."""
+        low, high = self.action_bounds(device)
+        return (high + low) / 2, (high - low) / 2
+
     def to_json(self) -> dict[str, Any]:
         return {
             "env_id": self.env_id,

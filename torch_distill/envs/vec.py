@@ -163,20 +163,23 @@ class NativeVecEnv:
 
     supports_common_random_numbers = True
 
-    def __init__(self, env: FunctionalEnv, num_envs: int, device: torch.device | str = "cpu", params: NamedTuple | None = None):
+    def __init__(self, env: FunctionalEnv, num_envs: int, device: torch.device | str = "cpu", params: NamedTuple | None = None,
+                 generator: torch.Generator | None = None):
         self.env = env
         self.spec = env.spec
         self.num_envs = num_envs
         self.device = torch.device(device)
         self.params = params if params is not None else env.default_params(self.device)
         self.state: Any = None
-        self.generator = torch.Generator(device=self.device)
+        self.generator = generator if generator is not None else torch.Generator(device=self.device)
 
-    def reset(self, seed: int, group_size: int | None = None) -> torch.Tensor:
+    def reset(self, seed: int | None, group_size: int | None = None) -> torch.Tensor:
+        """Reset every env (``seed`` reseeds the generator; ``None`` draws on from its current state)."""
         group_size = group_size or self.num_envs
         if self.num_envs % group_size:
             raise ValueError(f"num_envs={self.num_envs} is not a multiple of group_size={group_size}")
-        self.generator.manual_seed(int(seed))
+        if seed is not None:
+            self.generator.manual_seed(int(seed))
         state, obs = self.env.reset(group_size, self.generator, self.params)
         groups = self.num_envs // group_size
         self.state, obs = _repeat_tree(state, groups), _repeat_tree(obs, groups)
