@@ -33,11 +33,12 @@ setup(
         "mujoco": ["mujoco>=3.0", "envpool>=0.8"],
         "minigrid": ["minigrid>=3.0"],
         "torchrl": ["torchrl>=0.8", "tensordict>=0.8"],
-        "test": ["pytest>=7", "minigrid>=3.0", "envpool>=0.8", "mujoco>=3.0", "torchrl==0.14.*", "tensordict==0.14.*"],
+        "test": ["pytest>=7", "minigrid>=3.0", "envpool>=0.8", "mujoco>=3.0", "torchrl==0.14.*", "tensordict==0.14.*",
+                 "import-linter>=2.0"],
         # Peers of scripts/bench_gridworld.py (JAX; benchmarks only).
         "bench": ["jax", "navix", "xminigrid", "envpool>=0.8", "minigrid>=3.0"],
         "dev": ["pytest>=7", "minigrid>=3.0", "envpool>=0.8", "mujoco>=3.0", "torchrl==0.14.*", "tensordict==0.14.*",
-                "ruff"],
+                "import-linter>=2.0", "ruff"],
     },
     entry_points={"console_scripts": ["torch-distill=torch_distill.cli:main"]},
 )

@@ -102,7 +102,7 @@ MUJOCO = ["Hopper-v4", "HalfCheetah-v4", "Walker2d-v4", "Ant-v4", "Humanoid-v4",
 
 @pytest.mark.parametrize("env_id", MUJOCO)
 def test_mujoco_envs_through_envpool(env_id):
-    """Every MuJoCo task the issue lists evaluates through the envpool backend with CRN resets."""
+    """Every MuJoCo task of the HaDES paper evaluates through the envpool backend with CRN resets."""
     venv = make_vec_env(env_id, 4)
     assert resolve_backend(env_id) == "envpool" and not venv.spec.discrete
     net = PolicyNet(venv.spec, PolicyConfig((8,), "tanh"))

@@ -19,7 +19,7 @@
   (:func:`~torch_distill.es.shaping.sanitize`).
 
 Both strategies reproduce the outer loops of HaDES (Lupu et al., ICLR 2024; FLAIROx/behaviour-distillation with
-evosax <= 0.1.4), see ``/work/shared/reference/hades.md``, "Outer loop as run for the paper":
+evosax <= 0.1.4), as run for the paper:
 
 * :class:`OpenES` (Brax and MNIST runs): antithetic sampling, raw fitness (no shaping),
   ``grad = noise^T @ fitness / (P * sigma)``, Adam with ``beta1 = 0.99``, multiplicative sigma / lr decay
