@@ -313,7 +313,7 @@ def test_step_auto_resets_only_ended_rows() -> None:
     seen_term = seen_trunc = False
     for t in range(250):
         a = torch.randint(0, 7, (b,), generator=g)
-        ref_state, r0, te0, tr0 = env.transition(state, a)
+        ref_state, r0, te0, tr0 = env.task_transition(state, a)
         ref_obs = env.observe(ref_state)
         state, obs, r, te, tr = env.step(state, a, g, params)
         torch.testing.assert_close(r, r0)
@@ -467,3 +467,33 @@ def test_every_id_deterministic_and_consistent() -> None:
         assert all(torch.equal(x, y) for x, y in zip(outs[0], outs[1])), env_id
         if not any(f in env_id for f in fixed):
             assert not torch.equal(outs[0][0], outs[2][0]), env_id
+
+
+@pytest.mark.parametrize("env_id", ["MiniGrid-DoorKey-5x5-v0", "MiniGrid-Empty-5x5-v0", "MiniGrid-Dynamic-Obstacles-5x5-v0"])
+def test_step_with_final_obs(env_id: str) -> None:
+    """``transition`` + ``reset_done`` (``step_with_final_obs``): the final observation of ended rows is the
+    observation of their last state; without moving obstacles the draws are ``step``'s, so state and obs equal
+    ``step``'s bitwise (with obstacles only the distribution is the same: ``step`` draws the layouts first)."""
+    from torch_distill.envs.core import step_with_final_obs
+    from torch_distill.envs.wrappers import FlatSymbolicObs
+
+    env = FlatSymbolicObs(make(env_id))
+    b = 16
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    s1, _ = env.reset(b, g1)
+    s2, _ = env.reset(b, g2)
+    ended = 0
+    for t in range(260):  # past every id's time limit (DoorKey-5x5: 250 steps)
+        a = torch.randint(0, 3, (b,), generator=torch.Generator().manual_seed(t))
+        ref, ref_obs, _, _, _ = env.transition(s2, a, torch.Generator().manual_seed(0))
+        out = step_with_final_obs(env, s2, a, g2)
+        done = out.terminated | out.truncated
+        keep = ~done
+        assert torch.equal(out.final_obs[keep], out.obs[keep])
+        if "Obstacles" not in env_id:
+            torch.testing.assert_close(out.final_obs, ref_obs, rtol=0, atol=0)
+            s1, obs1, r1, te1, tr1 = env.step(s1, a, g1)
+            assert torch.equal(obs1, out.obs) and torch.equal(r1, out.reward) and torch.equal(te1, out.terminated)
+        ended += int(done.sum())
+        s2 = out.state
+    assert ended > 0

@@ -48,3 +48,13 @@ class FlatSymbolicObs:
     def step(self, state: NamedTuple, action: torch.Tensor, generator: torch.Generator, params: NamedTuple | None = None):
         state, obs, reward, terminated, truncated = self.env.step(state, action, generator, params)
         return state, self._flat(obs), reward, terminated, truncated
+
+    def transition(self, state: NamedTuple, action: torch.Tensor, generator: torch.Generator,
+                   params: NamedTuple | None = None):
+        state, obs, reward, terminated, truncated = self.env.transition(state, action, generator, params)
+        return state, self._flat(obs), reward, terminated, truncated
+
+    def reset_done(self, done: torch.Tensor, state: NamedTuple, obs: torch.Tensor, generator: torch.Generator,
+                   params: NamedTuple | None = None):
+        state, inner_obs = self.env.reset_done(done, state, None, generator, params)
+        return state, self._flat(inner_obs)

@@ -264,7 +264,7 @@ class BatchedMiniGrid:
         c = self.config
         return observe(state, self.tables(state.grid.device), c.see_through_walls, c.has_boxes, c.walled)
 
-    def transition(
+    def task_transition(
         self,
         state: MiniGridState,
         action: torch.Tensor,
@@ -342,6 +342,58 @@ class BatchedMiniGrid:
         obs = observe(nxt, tables, c.see_through_walls, c.has_boxes, c.walled)
         return nxt, obs, reward, terminated, truncated
 
+    def _params_on(self, state: MiniGridState, params: MiniGridParams | None) -> MiniGridParams:
+        if params is None:
+            dev = str(state.grid.device)
+            if dev not in self._default_params:  # cached: no host-to-device copy per step
+                self._default_params[dev] = self.default_params(state.grid.device)
+            params = self._default_params[dev]
+        return params
+
+    def _obstacle_draws(self, b: int, generator: torch.Generator) -> torch.Tensor | None:
+        if not self.config.n_obstacles:
+            return None
+        k = self.config.n_obstacles
+        return torch.rand(b, k, generator=generator, dtype=torch.float64, device=generator.device)
+
+    def transition(
+        self,
+        state: MiniGridState,
+        action: torch.Tensor,
+        generator: torch.Generator,
+        params: MiniGridParams | None = None,
+    ) -> tuple[MiniGridState, MiniGridObs, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`step` without the auto-reset (the FunctionalEnv contract): ``(state, obs, reward, terminated,
+        truncated)`` with the last state and observation of the rows that ended. It draws the obstacle moves only,
+        :meth:`reset_done` the fresh layouts, so the pair follows ``step``'s distribution (``step`` draws the layouts
+        first and observes once)."""
+        b = state.grid.shape[0]
+        if action.shape != (b,):
+            raise ValueError(f"action must have shape [{b}], got {tuple(action.shape)}")
+        tables = self.tables(state.grid.device)
+        obstacle_u = self._obstacle_draws(b, generator)
+        if self.config.task == "goal":
+            nxt, reward, terminated, truncated = transition(state, action, tables)
+        else:
+            nxt, reward, terminated, truncated, _ = task_step(self.config.task, state, action, tables, obstacle_u)
+        return nxt, self.observe(nxt), reward, terminated, truncated
+
+    def reset_done(
+        self,
+        done: torch.Tensor,
+        state: MiniGridState,
+        obs: MiniGridObs,
+        generator: torch.Generator,
+        params: MiniGridParams | None = None,
+    ) -> tuple[MiniGridState, MiniGridObs]:
+        """Replace the rows where ``done [B]`` by fresh episodes drawn with ``generator``: ``(state, obs)``."""
+        params = self._params_on(state, params)
+        tables = self.tables(state.grid.device)
+        fresh: Layout = self.layout.build(self.layout.draw(state.grid.shape[0], generator))
+        max_steps = torch.as_tensor(params.max_steps, device=state.grid.device)
+        nxt = reset_rows(state, done, fresh, max_steps, tables.empty3)
+        return nxt, self.observe(nxt)
+
     def step(
         self,
         state: MiniGridState,
@@ -363,17 +415,9 @@ class BatchedMiniGrid:
         b = state.grid.shape[0]
         if action.shape != (b,):
             raise ValueError(f"action must have shape [{b}], got {tuple(action.shape)}")
-        if params is None:
-            dev = str(state.grid.device)
-            if dev not in self._default_params:  # cached: no host-to-device copy per step
-                self._default_params[dev] = self.default_params(state.grid.device)
-            params = self._default_params[dev]
-        max_steps = params.max_steps
+        max_steps = self._params_on(state, params).max_steps
         draws = self.layout.draw(b, generator)
-        obstacle_u = None
-        if self.config.n_obstacles:
-            k = self.config.n_obstacles
-            obstacle_u = torch.rand(b, k, generator=generator, dtype=torch.float64, device=generator.device)
+        obstacle_u = self._obstacle_draws(b, generator)
         return self._step_fn(
             state, action, draws, torch.as_tensor(max_steps, device=state.grid.device), obstacle_u
         )
