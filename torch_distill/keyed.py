@@ -114,9 +114,11 @@ def tile_rows(tree: T, times: int) -> T:
     return type(tree)(*(f.repeat(times, *([1] * (f.dim() - 1))) for f in tree))
 
 
-def where_rows(mask: Tensor, a: T, b: T) -> T:
-    """Field-wise ``where(mask, a, b)`` of two NamedTuples of ``[B, ...]`` tensors (``mask [B]`` bool)."""
-    return type(a)(*(torch.where(mask.reshape(-1, *([1] * (x.dim() - 1))), x, y) for x, y in zip(a, b)))
+def where_rows(mask: Tensor, a: Any, b: Any) -> Any:
+    """Row-wise ``where(mask, a, b)`` of two ``[B, ...]`` tensors or two NamedTuples of them (``mask [B]`` bool)."""
+    if isinstance(a, Tensor):
+        return torch.where(mask.reshape(-1, *([1] * (a.dim() - 1))), a, b)
+    return type(a)(*(where_rows(mask, x, y) for x, y in zip(a, b)))
 
 
 def is_broadcast(params: Any) -> bool:

@@ -7,8 +7,9 @@
 
 The functional env does the batching and the auto-reset; this class only keeps the state and the
 ``torch.Generator`` and converts tensors to NumPy. Auto-reset is gymnasium's ``SAME_STEP`` mode (rows that end
-come back reset in the same ``step``), without ``final_obs``: the ``FunctionalEnv`` contract does not return the
-last observation of an ended episode.
+come back reset in the same ``step``); ``info["final_obs"]`` (an object array, ``None`` for rows that go on) and
+its mask ``info["_final_obs"]`` carry the last observation of the rows that ended, as gymnasium's own vector envs
+do in that mode.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from torch_distill.envs.core import EnvSpec, FunctionalEnv
+from torch_distill.envs.core import EnvSpec, FunctionalEnv, step_with_final_obs
+from torch_distill.keyed import where_rows
 
 __all__ = ["FunctionalVectorEnv", "single_observation_space", "single_action_space"]
 
@@ -61,12 +63,12 @@ def _to_numpy(obs: torch.Tensor | NamedTuple) -> np.ndarray | dict[str, np.ndarr
     return {k: v.detach().cpu().numpy() for k, v in obs._asdict().items()}
 
 
-def _select(mask: torch.Tensor, new: Any, old: Any) -> Any:
-    """Row-wise ``where(mask, new, old)`` over a tensor or a NamedTuple of tensors with leading dim ``B``."""
-    if isinstance(new, torch.Tensor):
-        m = mask.view(-1, *([1] * (new.dim() - 1)))
-        return torch.where(m, new, old)
-    return type(new)(*(_select(mask, a, b) for a, b in zip(new, old)))
+def _rows(obs: np.ndarray | dict[str, np.ndarray], done: np.ndarray) -> np.ndarray:
+    """An object array ``[N]``: row ``i`` of ``obs`` (an array or a dict of arrays) where ``done[i]``, else None."""
+    out = np.full(done.shape[0], None, dtype=object)
+    for i in np.flatnonzero(done):
+        out[i] = {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
+    return out
 
 
 class FunctionalVectorEnv(VectorEnv):
@@ -122,8 +124,8 @@ class FunctionalVectorEnv(VectorEnv):
             m = torch.as_tensor(np.asarray(mask, dtype=bool), device=self.device)
             if m.shape != (self.num_envs,):
                 raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {tuple(m.shape)}")
-            state = _select(m, state, self._state)
-            obs = _select(m, obs, self._obs)
+            state = where_rows(m, state, self._state)
+            obs = where_rows(m, obs, self._obs)
         self._state, self._obs = state, obs
         return _to_numpy(obs), {}
 
@@ -136,15 +138,14 @@ class FunctionalVectorEnv(VectorEnv):
         else:
             a = torch.as_tensor(np.asarray(actions, dtype=np.float32), device=self.device)
             a = a.view(self.num_envs, self.env.spec.action_dim)
-        self._state, obs, reward, terminated, truncated = self.env.step(self._state, a, self._gen, self.params)
-        self._obs = obs
-        return (
-            _to_numpy(obs),
-            reward.detach().cpu().numpy().astype(np.float32),
-            terminated.detach().cpu().numpy(),
-            truncated.detach().cpu().numpy(),
-            {},
-        )
+        out = step_with_final_obs(self.env, self._state, a, self._gen, self.params)
+        self._state, self._obs = out.state, out.obs
+        terminated, truncated = out.terminated.detach().cpu().numpy(), out.truncated.detach().cpu().numpy()
+        done = terminated | truncated
+        info: dict[str, Any] = {}
+        if done.any():
+            info = {"final_obs": _rows(_to_numpy(out.final_obs), done), "_final_obs": done}
+        return _to_numpy(out.obs), out.reward.detach().cpu().numpy().astype(np.float32), terminated, truncated, info
 
     def close_extras(self, **kwargs: Any) -> None:
         self._state = self._obs = None

@@ -9,11 +9,10 @@ per observation tensor: ``"observation"`` for a tensor observation (classic cont
 ``NamedTuple`` observation (MiniGrid: ``"image"``, ``"direction"``, ``"mission"``). ``reward``, ``done``,
 ``terminated`` and ``truncated`` have shape ``[N, 1]``.
 
-Auto-reset: the functional ``step`` already restarts the rows that end (its ``obs`` for those rows is the reset
-observation, so ``("next", obs)`` of a final transition is the new episode's first observation). A later
-``_reset`` with a ``"_reset"`` mask (what torchrl's rollout sends for done rows) keeps those already-fresh rows
--- a fresh episode is a draw from the reset distribution -- and resets only the masked rows that did not just
-end; a reset without a mask restarts every row.
+Resets follow torchrl: ``_step`` is the functional env's ``transition`` (no auto-reset), so ``("next", obs)`` of a
+final transition is the episode's last observation (what value bootstrapping through time limits needs); a
+``_reset`` with a ``"_reset"`` mask (what torchrl's rollouts and collectors send for done rows) restarts those
+rows with the env's ``reset_done``; a reset without a mask restarts every row.
 
 Requires ``torchrl`` and ``tensordict`` (optional dependencies).
 """
@@ -48,12 +47,6 @@ def _spec_for(t: torch.Tensor, n: int, device: torch.device) -> Any:
     return Bounded(low=info.min, high=info.max, shape=shape, dtype=t.dtype, device=device)
 
 
-def _select(mask: torch.Tensor, new: Any, old: Any) -> Any:
-    if isinstance(new, torch.Tensor):
-        return torch.where(mask.view(-1, *([1] * (new.dim() - 1))), new, old)
-    return type(new)(*(_select(mask, a, b) for a, b in zip(new, old)))
-
-
 class TorchRLEnv(EnvBase):
     """torchrl ``EnvBase`` of ``num_envs`` rows of a :class:`FunctionalEnv` (one batched call per step).
 
@@ -83,7 +76,6 @@ class TorchRLEnv(EnvBase):
         self._gen = torch.Generator(device=device).manual_seed(seed)
         self._state: NamedTuple | None = None
         self._obs: Any = None
-        self._fresh = torch.zeros(num_envs, dtype=torch.bool, device=device)
         _, probe = env.reset(1, torch.Generator(device=device).manual_seed(0), self.params)
         n = num_envs
         self.observation_spec = Composite(
@@ -117,14 +109,13 @@ class TorchRLEnv(EnvBase):
         return TensorDict(items, batch_size=self.batch_size, device=self.device)
 
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs: Any) -> TensorDict:
-        state, obs = self.fenv.reset(self.num_envs, self._gen, self.params)
         mask = None if tensordict is None else tensordict.get("_reset", None)
         if mask is not None and self._state is not None:
-            redo = mask.view(self.num_envs).to(self.device) & ~self._fresh
-            state = _select(redo, state, self._state)
-            obs = _select(redo, obs, self._obs)
+            state, obs = self.fenv.reset_done(mask.view(self.num_envs).to(self.device), self._state, self._obs,
+                                              self._gen, self.params)
+        else:
+            state, obs = self.fenv.reset(self.num_envs, self._gen, self.params)
         self._state, self._obs = state, obs
-        self._fresh = torch.zeros_like(self._fresh)
         false = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         return self._out(obs, false, false)
 
@@ -134,9 +125,8 @@ class TorchRLEnv(EnvBase):
         action = tensordict.get("action")
         if self.fenv.spec.discrete:
             action = action.view(self.num_envs).long()
-        state, obs, reward, terminated, truncated = self.fenv.step(self._state, action, self._gen, self.params)
+        state, obs, reward, terminated, truncated = self.fenv.transition(self._state, action, self._gen, self.params)
         self._state, self._obs = state, obs
-        self._fresh = terminated | truncated
         out = self._out(obs, terminated, truncated)
         out.set("reward", reward.view(self.num_envs, 1).to(torch.float32))
         return out

@@ -364,9 +364,8 @@ class BatchedMiniGrid:
         params: MiniGridParams | None = None,
     ) -> tuple[MiniGridState, MiniGridObs, torch.Tensor, torch.Tensor, torch.Tensor]:
         """:meth:`step` without the auto-reset (the FunctionalEnv contract): ``(state, obs, reward, terminated,
-        truncated)`` with the last state and observation of the rows that ended. It draws the obstacle moves only,
-        :meth:`reset_done` the fresh layouts, so the pair follows ``step``'s distribution (``step`` draws the layouts
-        first and observes once)."""
+        truncated)`` with the last state and observation of the rows that ended. It draws the obstacle moves,
+        :meth:`reset_done` the fresh layouts: the same draws as ``step`` (which observes once instead of twice)."""
         b = state.grid.shape[0]
         if action.shape != (b,):
             raise ValueError(f"action must have shape [{b}], got {tuple(action.shape)}")
@@ -416,8 +415,8 @@ class BatchedMiniGrid:
         if action.shape != (b,):
             raise ValueError(f"action must have shape [{b}], got {tuple(action.shape)}")
         max_steps = self._params_on(state, params).max_steps
-        draws = self.layout.draw(b, generator)
-        obstacle_u = self._obstacle_draws(b, generator)
+        obstacle_u = self._obstacle_draws(b, generator)  # the obstacle moves first, then fresh layouts (as
+        draws = self.layout.draw(b, generator)  # transition + reset_done draw them)
         return self._step_fn(
             state, action, draws, torch.as_tensor(max_steps, device=state.grid.device), obstacle_u
         )
