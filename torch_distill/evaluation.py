@@ -57,10 +57,20 @@ class ObsNormalizer:
     eps: float = 1e-8
 
     def __call__(self, obs: Tensor) -> Tensor:
-        obs = obs.reshape(*obs.shape[: obs.dim() - 1], -1) if obs.dim() > 0 else obs
+        """``obs [*B, *obs_shape]`` -> ``[*B, obs_dim]`` float32 (observations are flattened to the normaliser's
+        ``obs_dim``; the identity normaliser only casts)."""
         obs = obs.float()
         if self.mean is None:
             return obs
+        d = self.mean.shape[-1]
+        if obs.shape[-1] != d:  # flatten the trailing observation dims [*obs_shape] into [obs_dim]
+            k, n = obs.dim(), 1
+            while k > 0 and n < d:
+                k -= 1
+                n *= obs.shape[k]
+            if n != d:
+                raise ValueError(f"observations of shape {tuple(obs.shape)} do not end in {d} features")
+            obs = obs.reshape(*obs.shape[:k], d)
         return (obs - self.mean) / torch.sqrt(self.var + self.eps)
 
     def to(self, device: torch.device | str) -> "ObsNormalizer":
