@@ -30,7 +30,7 @@ from torch_distill.envs.classic_control import (
     make_classic_control,
     state_from_gymnasium,
 )
-from torch_distill.envs.core import FunctionalEnv
+from torch_distill.envs.core import FunctionalEnv, step_with_final_obs
 
 IDS = list(CLASSIC_CONTROL)
 GYM_MAX_STEPS = {
@@ -206,7 +206,7 @@ def test_reset_distribution(env_id: str) -> None:
     b = 100_000
     state, obs = env.reset(b, torch.Generator().manual_seed(0))
     assert state.time.dtype == torch.int64 and not state.time.any()
-    torch.testing.assert_close(obs, env._obs(state))
+    torch.testing.assert_close(obs, env.observation(state))
     for x, (lo, hi) in zip(state[:-1], RESET_BOUNDS[env_id.replace("CartPole-v0", "CartPole-v1")]):
         assert x.shape == (b,)
         assert float(x.min()) >= lo and float(x.max()) <= hi
@@ -247,7 +247,7 @@ def test_auto_reset_uses_one_fresh_draw_and_restarts_time(env_id: str) -> None:
         for x, f in zip(state, fresh):
             assert torch.equal(x[done], f[done])
         assert torch.equal(obs[done], fresh_obs[done])
-        torch.testing.assert_close(obs, env._obs(state), rtol=0, atol=0)
+        torch.testing.assert_close(obs, env.observation(state), rtol=0, atol=0)
     assert ended_any.all()
 
 
@@ -267,6 +267,90 @@ def test_auto_reset_after_termination_cartpole() -> None:
             assert (state.time[~terminated] == steps[~terminated]).all()
         steps = torch.where(terminated, 0, steps)
     assert (steps < 30).all()
+
+
+# ------------------------------------------------------------------------------------------------ transition, reset_done
+def _copy_gen(gen: torch.Generator) -> torch.Generator:
+    g = torch.Generator()
+    g.set_state(gen.get_state())
+    return g
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("env_id", IDS)
+def test_step_equals_transition_then_reset_done(env_id: str, dtype: torch.dtype) -> None:
+    """``step`` == ``step_with_final_obs`` (``transition`` + ``reset_done``) bit for bit with the same draws; the
+    final observation is ``obs`` in rows that go on and the un-reset state's observation in rows that ended."""
+    env = make_classic_control(env_id, dtype=dtype, max_episode_steps=6)  # truncation every few steps
+    b = 32
+    g1, g2, act_gen = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0), torch.Generator().manual_seed(5)
+    s1, _ = env.reset(b, g1)
+    s2, _ = env.reset(b, g2)
+    s1 = s2 = s1._replace(time=torch.arange(b) % 6)  # rows at every step of the episode
+    truncated_rows = 0
+    for _ in range(15):
+        if env.spec.discrete:
+            a = torch.randint(env.spec.n_actions, (b,), generator=act_gen)
+        else:
+            a = torch.rand(b, env.spec.action_dim, generator=act_gen) * 6 - 3
+        nxt, final, reward, terminated, truncated = env.transition(s2, a, _copy_gen(g2))
+        s1, obs, r1, te1, tr1 = env.step(s1, a, g1)
+        out = step_with_final_obs(env, s2, a, g2)
+        assert all(torch.equal(x, y) for x, y in zip(s1, out.state))
+        for x, y in [(obs, out.obs), (r1, out.reward), (te1, out.terminated), (tr1, out.truncated)]:
+            assert x.dtype == y.dtype and torch.equal(x, y)
+        assert torch.equal(g1.get_state(), g2.get_state())  # the same draws
+        done = out.terminated | out.truncated
+        assert torch.equal(out.final_obs[~done], out.obs[~done])
+        # the final observation is the one of the un-reset next state (time counted up, not restarted)
+        assert torch.equal(out.final_obs, final) and torch.equal(final, env.observation(nxt))
+        assert torch.equal(nxt.time, s2.time + 1) and torch.equal(truncated, out.truncated)
+        assert torch.equal(reward, out.reward) and torch.equal(terminated, out.terminated)
+        assert final.dtype == torch.float32 and final.shape == (b, env.spec.obs_dim)
+        truncated_rows += int((out.truncated & ~out.terminated).sum())
+        s2 = out.state
+    assert truncated_rows > 0
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1", "MountainCar-v0"])
+def test_final_obs_at_truncation_like_gymnasium(env_id: str) -> None:
+    """At the time limit gymnasium's ``step`` returns the last observation (``truncated=True``); so does
+    ``transition``/``step_with_final_obs``, while ``step`` returns the reset observation."""
+    n = 4
+    env = make_classic_control(env_id, dtype=torch.float64)
+    envs = [_gym(env_id) for _ in range(n)]
+    for i, e in enumerate(envs):
+        e.reset(seed=i)
+        e.action_space.seed(i)
+        _time_limit(e)._elapsed_steps = env.spec.max_episode_steps - 1
+    state = state_from_gymnasium(envs)
+    actions = [e.action_space.sample() for e in envs]
+    ref = [e.step(a) for e, a in zip(envs, actions)]
+    assert all(tr and not te for _, _, te, tr, _ in ref)
+    out = step_with_final_obs(env, state, torch.as_tensor(np.stack(actions)), torch.Generator().manual_seed(0))
+    assert out.truncated.all() and not out.terminated.any() and not out.state.time.any()
+    gym_final = torch.as_tensor(np.stack([o for o, *_ in ref]))
+    torch.testing.assert_close(out.final_obs, gym_final, rtol=0, atol=1e-6)
+    if env_id == "CartPole-v1":  # bit for bit, as the whole CartPole replay
+        assert torch.equal(out.final_obs, gym_final)
+    assert not torch.allclose(out.obs, out.final_obs)
+
+
+def test_reset_done_checks_done_and_keeps_rows_that_go_on() -> None:
+    env = make_classic_control("Acrobot-v1")
+    gen = torch.Generator().manual_seed(0)
+    state, obs = env.reset(6, gen)
+    done = torch.tensor([True, False, True, False, False, True])
+    twin = _copy_gen(gen)
+    new, new_obs = env.reset_done(done, state, obs, gen)
+    fresh, fresh_obs = env.reset(6, twin)  # the one draw reset_done makes
+    for x, y, f in zip(new, state, fresh):
+        assert torch.equal(x[~done], y[~done]) and torch.equal(x[done], f[done])
+    assert torch.equal(new_obs[~done], obs[~done]) and torch.equal(new_obs[done], fresh_obs[done])
+    with pytest.raises(ValueError, match=r"done has shape \(5,\), expected a \(6,\) bool tensor"):
+        env.reset_done(done[:5], state, obs, gen)
+    with pytest.raises(ValueError, match="bool tensor"):
+        env.reset_done(done.long(), state, obs, gen)
 
 
 # ------------------------------------------------------------------------------------------------ determinism, params

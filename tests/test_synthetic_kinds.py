@@ -1,4 +1,4 @@
-"""Synthetic MDPs and reward-network envs (envs/synthetic.py), their files and shipped names.
+"""Synthetic MDPs and reward-network envs (the envs/synthetic package), their files and shipped names.
 
 Genome sizes against hand counts; step semantics computed by hand (transition/reward/done heads, termination at
 done > 0.5, truncation, auto-reset, clamping, non-finite outputs; each reward-network variant against the real env's
@@ -19,7 +19,7 @@ from agent_envs import gen as _gen
 import torch.nn.functional as F
 
 from torch_distill.envs import synthetic
-from torch_distill.envs.core import EnvSpec
+from torch_distill.envs.core import EnvSpec, step_with_final_obs
 from torch_distill.envs.synthetic import (
     RewardNetworkEnv,
     SCBParams,
@@ -219,12 +219,10 @@ def test_reward_network_rewards_by_hand(mode, potential):
     state, obs = env.reset(16, gen, SCBParams(g))
     rstate, robs = real.reset(16, rgen)
     assert torch.equal(obs, robs)
-    p = real.default_params()
     seen_term = seen_trunc = 0
     for _ in range(30):
         a = torch.randint(0, 2, (16,), generator=agen)
-        fields, _, _ = real._transition(rstate, a, p)  # the pre-reset next state, by hand
-        s_next = torch.stack(fields, -1).float()
+        s_next = torch.stack(real.transition(rstate, a, rgen)[0][:4], -1).float()  # the pre-reset next state
         rstate, robs, rreward, rterm, rtrunc = real.step(rstate, a, rgen)
         state, nobs, reward, term, trunc = env.step(state, a, gen, SCBParams(g))
         assert torch.equal(nobs, robs) and torch.equal(term, rterm) and torch.equal(trunc, rtrunc)
@@ -336,6 +334,73 @@ def test_population_rows_equal_separate_envs_with_crn(kind):
     # determinism
     for x, y in zip(_rollout(env, None, 4, 10, seed=1), _rollout(env, None, 4, 10, seed=1)):
         assert torch.equal(x, y)
+
+
+def _leaves(x):
+    """The tensors of a (nested) NamedTuple, in order."""
+    if isinstance(x, torch.Tensor):
+        return [x]
+    return [t for v in x for t in _leaves(v)]
+
+
+@pytest.mark.parametrize("crn", [None, 2])
+@pytest.mark.parametrize("kind", list(_kinds()))
+def test_step_equals_transition_then_reset_done(kind, crn):
+    """``step`` == ``step_with_final_obs`` (``transition`` + ``reset_done``) bit for bit with the same draws, for
+    every kind; the final observation is ``obs`` where rows go on and the un-reset state's observation where they
+    ended (time limit included): the model's clamped next state (MDP), the real env's own final observation (reward
+    networks over classic control), the context itself (SCB, one-step episodes)."""
+    env = _kinds()[kind].with_crn_period(crn)
+    b, steps = 8, 24
+    params = SyntheticEnvParams(env.init_genome(_gen(4), b) * 1.5)  # one env per row
+    g1, g2, act_gen = _gen(0), _gen(0), _gen(9)
+    s1, _ = env.reset(b, g1, params)
+    s2, _ = env.reset(b, g2, params)
+    if kind.startswith("reward"):  # rows close to the real env's time limit
+        time = env.real_spec.max_episode_steps - 1 - torch.arange(b) % 6
+        s1 = s2 = s1._replace(real=s1.real._replace(time=time))
+    ends = truncations = 0
+    for _ in range(steps):
+        if env.spec.discrete:
+            a = torch.randint(0, env.spec.n_actions, (b,), generator=act_gen)
+        else:
+            a = torch.rand(b, env.spec.action_dim, generator=act_gen) * 6 - 3
+        nxt, final, reward, terminated, truncated = env.transition(s2, a, _copy(g2), params)
+        s1, obs, r1, te1, tr1 = env.step(s1, a, g1, params)
+        out = step_with_final_obs(env, s2, a, g2, params)
+        assert all(torch.equal(x, y) for x, y in zip(_leaves(s1), _leaves(out.state)))
+        for x, y in [(obs, out.obs), (r1, out.reward), (te1, out.terminated), (tr1, out.truncated)]:
+            assert x.dtype == y.dtype and torch.equal(x, y)
+        assert torch.equal(g1.get_state(), g2.get_state())  # the same draws
+        assert torch.equal(out.final_obs, final) and torch.equal(env.observation(nxt), final)
+        assert torch.equal(env.observation(out.state), out.obs)
+        assert torch.equal(reward, out.reward) and torch.equal(terminated | truncated, out.terminated | out.truncated)
+        done = out.terminated | out.truncated
+        assert torch.equal(out.final_obs[~done], out.obs[~done])
+        if kind == "scb":
+            assert done.all() and torch.equal(final, s2.obs)
+        elif kind.startswith("mdp"):
+            model = env.forward(params.genome, s2.obs, a)[0].clamp(-env.state_clip, env.state_clip)
+            assert torch.equal(final, model) and torch.equal(nxt.time, s2.time + 1)
+        elif env.exact_next_obs:
+            real_final = env.real_env.transition(s2.real, a, _copy(g2))[1]
+            assert torch.equal(final, real_final)
+        elif crn is None:  # an opaque real env resets inside its own step: its final observations are unknown
+            assert torch.equal(final, out.obs)
+        ends += int(done.sum())
+        truncations += int((out.truncated & ~out.terminated).sum())
+        s2 = out.state
+    assert ends > 0
+    assert truncations > 0 or kind == "scb"
+
+
+def test_reset_done_checks_done():
+    env = _kinds()["mdp-real"]
+    state, obs = env.reset(4, _gen(0))
+    with pytest.raises(ValueError, match=r"done has shape \(3,\), expected a \(4,\) bool tensor"):
+        env.reset_done(torch.zeros(3, dtype=torch.bool), state, obs, _gen(0))
+    kept, kept_obs = env.reset_done(torch.zeros(4, dtype=torch.bool), state, obs, _gen(0))
+    assert torch.equal(kept_obs, obs) and torch.equal(kept.time, state.time)
 
 
 def test_scb_crn_aliases():
@@ -508,7 +573,7 @@ def test_corrupt_and_mismatched_files(tmp_path):
 # ---------------------------------------------------------------------------------------------------- names
 def test_shipped_names(tmp_path, monkeypatch):
     assert (synthetic.SHIPPED_DIR / "README.md").is_file()
-    monkeypatch.setattr(synthetic, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(synthetic.files, "SHIPPED_DIR", tmp_path)
     assert shipped_synthetic_envs() == {}
     mdp = SyntheticMDP(make_native("CartPole-v0"), hidden=(8,))
     scb = SyntheticContextualBandit(make_native("CartPole-v1").spec, hidden=(8,))

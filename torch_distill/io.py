@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 import torch_distill
 from torch_distill.envs.core import EnvSpec
+from torch_distill.files import atomic_write
 
 __all__ = [
     "DatasetFileError",
@@ -95,27 +95,6 @@ class Dataset:
             )
         if not (torch.isfinite(self.states).all() and (self.actions.dtype == torch.int64 or torch.isfinite(self.actions).all())):
             raise DatasetFileError(f"{where}: contains NaN or inf values")
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it onto ``path``.
-
-    A crash or an exception never leaves a half-written ``path`` behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the permissions open() would
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -10,6 +10,9 @@ Each env follows the :class:`~torch_distill.envs.core.FunctionalEnv` contract::
 and reproduces gymnasium 1.x (``gymnasium/envs/classic_control/*.py``) step for step: the same dynamics,
 integrators, clipping, reward, termination and reset distributions, with the ``TimeLimit`` wrapper's truncation
 (``truncated = elapsed_steps >= max_episode_steps``, reported alongside ``terminated`` when both happen).
+``step`` is ``transition`` (one step without auto-reset: the state and ``obs`` of rows that ended are their last
+ones, gymnasium's final observation) followed by ``reset_done`` on ``terminated | truncated``, with the same
+random draws; ``observation(state)`` is the observation of any state.
 
 * State: a ``NamedTuple`` of ``[B]`` tensors in the env's ``dtype`` plus ``time`` (``[B]`` int64, steps taken in
   the current episode).
@@ -70,8 +73,8 @@ class _ClassicControlEnv:
     """Shared machinery: params handling, time limit, auto-reset, checks, gymnasium import.
 
     Subclasses define ``spec`` (built in ``__init__``), ``State``/``Params`` types, ``_default_values`` and
-    the three pure pieces ``_sample(n, generator, params)``, ``_transition(state, action, params)`` and
-    ``_obs(state)``.
+    the three pure pieces ``_sample(n, generator, params)`` (initial states), ``_dynamics(state, action, params)``
+    (next state fields, reward, terminated) and the public :meth:`observation`.
     """
 
     State: ClassVar[type]
@@ -125,10 +128,11 @@ class _ClassicControlEnv:
             raise TypeError(f"generator={generator!r}: expected a torch.Generator")
         p = self._params(params, generator.device)
         state = self._sample(batch_size, generator, p)
-        return state, self._obs(state)
+        return state, self.observation(state)
 
     def step(self, state: Any, action: torch.Tensor, generator: torch.Generator, params: Any = None) -> StepResult:
-        """One step of every env, with auto-reset of the rows that ended.
+        """One step of every env, with auto-reset of the rows that ended: :meth:`transition` followed by
+        :meth:`reset_done` on ``terminated | truncated`` (the same draws; the final observations are not computed).
 
         Args:
             state: state ``NamedTuple`` with ``[B]`` fields.
@@ -140,18 +144,53 @@ class _ClassicControlEnv:
             ``(state, obs [B, obs_dim] float32, reward [B] float32, terminated [B] bool, truncated [B] bool)``;
             ``state``/``obs`` of rows that ended are fresh initial ones, reward and flags are those of the step.
         """
+        p = self._params(params, state.time.device)
+        nxt, reward, terminated, truncated = self._advance(state, action, p)
+        merged, obs = self._reset_rows(terminated | truncated, nxt, generator, p)
+        return merged, obs, reward, terminated, truncated
+
+    def transition(self, state: Any, action: torch.Tensor, generator: torch.Generator, params: Any = None) -> StepResult:
+        """One step of every env WITHOUT auto-reset (no random draw; ``generator`` is unused).
+
+        Returns ``(state, obs [B, obs_dim] float32, reward [B] float32, terminated [B] bool, truncated [B] bool)``
+        where ``state`` (``time`` counted up) and ``obs`` of the rows that ended are their last ones, as
+        gymnasium's step returns them before the vector env resets (its ``final_obs``).
+        """
+        p = self._params(params, state.time.device)
+        nxt, reward, terminated, truncated = self._advance(state, action, p)
+        return nxt, self.observation(nxt), reward, terminated, truncated
+
+    def reset_done(self, done: torch.Tensor, state: Any, obs: torch.Tensor | None, generator: torch.Generator,
+                   params: Any = None) -> tuple[Any, torch.Tensor]:
+        """Replace the rows where ``done [B]`` (bool) by fresh initial states: ``(state, obs [B, obs_dim])``.
+
+        One batch of initial states is drawn (one ``torch.rand`` call) whatever ``done`` holds, so the random
+        stream never depends on tensor values; ``obs`` is recomputed from the merged state (the given ``obs`` is
+        not needed, it equals the result in the rows that did not end).
+        """
+        batch = state.time.shape[0]
+        if not isinstance(done, torch.Tensor) or done.shape != (batch,) or done.dtype != torch.bool:
+            shape = tuple(done.shape) if isinstance(done, torch.Tensor) else type(done).__name__
+            raise ValueError(f"{self.spec.env_id}: done has shape {shape}, expected a ({batch},) bool tensor")
+        return self._reset_rows(done, state, generator, self._params(params, state.time.device))
+
+    def observation(self, state: Any) -> torch.Tensor:
+        """The observation ``[B, obs_dim]`` float32 of ``state`` (what ``reset``/``step`` return for it)."""
+        raise NotImplementedError
+
+    def _advance(self, state: Any, action: torch.Tensor, p: Any) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(next state with time + 1, reward [B] float32, terminated [B], truncated [B])``, no reset."""
         time = state.time
-        batch = time.shape[0]
-        action = self._check_action(action, batch)
-        p = self._params(params, time.device)
-        nxt, reward, terminated = self._transition(state, action, p)
+        action = self._check_action(action, time.shape[0])
+        fields, reward, terminated = self._dynamics(state, action, p)
         time = time + 1
         truncated = time >= self.spec.max_episode_steps
-        done = terminated | truncated
-        fresh = self._sample(batch, generator, p)
-        nxt = self.State(*nxt, time)
-        merged = self.State(*(torch.where(done, f, s) for f, s in zip(fresh, nxt)))
-        return merged, self._obs(merged), reward.to(torch.float32), terminated, truncated
+        return self.State(*fields, time), reward.to(torch.float32), terminated, truncated
+
+    def _reset_rows(self, done: torch.Tensor, state: Any, generator: torch.Generator, p: Any) -> tuple[Any, torch.Tensor]:
+        fresh = self._sample(done.shape[0], generator, p)
+        merged = self.State(*(torch.where(done, f, s) for f, s in zip(fresh, state)))
+        return merged, self.observation(merged)
 
     def _check_action(self, action: torch.Tensor, batch: int) -> torch.Tensor:
         if not isinstance(action, torch.Tensor):
@@ -184,10 +223,8 @@ class _ClassicControlEnv:
     def _sample(self, n: int, generator: torch.Generator, params: Any) -> Any:
         raise NotImplementedError
 
-    def _transition(self, state: Any, action: torch.Tensor, params: Any) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
-
-    def _obs(self, state: Any) -> torch.Tensor:
+    def _dynamics(self, state: Any, action: torch.Tensor, params: Any) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
+        """``(next state fields without time, reward [B], terminated [B])`` of a checked ``action``."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------------------------ interop
@@ -281,7 +318,7 @@ class CartPole(_ClassicControlEnv):
         x, x_dot, theta, theta_dot = self._uniform(n, generator, [-0.05] * 4, [0.05] * 4)
         return CartPoleState(x, x_dot, theta, theta_dot, torch.zeros(n, dtype=torch.int64, device=generator.device))
 
-    def _transition(self, s: CartPoleState, action: torch.Tensor, p: CartPoleParams):  # type: ignore[override]
+    def _dynamics(self, s: CartPoleState, action: torch.Tensor, p: CartPoleParams):  # type: ignore[override]
         total_mass = p.masspole + p.masscart
         polemass_length = p.masspole * p.length
         force = torch.where(action == 1, p.force_mag, -p.force_mag)
@@ -301,7 +338,7 @@ class CartPole(_ClassicControlEnv):
         reward = torch.ones_like(x)
         return (x, x_dot, theta, theta_dot), reward, terminated
 
-    def _obs(self, s: CartPoleState) -> torch.Tensor:
+    def observation(self, s: CartPoleState) -> torch.Tensor:
         return torch.stack((s.x, s.x_dot, s.theta, s.theta_dot), dim=-1).to(torch.float32)
 
 
@@ -368,7 +405,7 @@ class Acrobot(_ClassicControlEnv):
         t1, t2, d1, d2 = self._uniform(n, generator, [-0.1] * 4, [0.1] * 4)
         return AcrobotState(t1, t2, d1, d2, torch.zeros(n, dtype=torch.int64, device=generator.device))
 
-    def _transition(self, s: AcrobotState, action: torch.Tensor, p: AcrobotParams):  # type: ignore[override]
+    def _dynamics(self, s: AcrobotState, action: torch.Tensor, p: AcrobotParams):  # type: ignore[override]
         m1, m2, l1 = p.link_mass_1, p.link_mass_2, p.link_length_1
         lc1, lc2, inertia, g = p.link_com_pos_1, p.link_com_pos_2, p.link_moi, p.gravity
         # Param-only subexpressions of gymnasium's ``_dsdt``, hoisted with the same left-to-right association
@@ -419,7 +456,7 @@ class Acrobot(_ClassicControlEnv):
         reward = terminated.to(self.dtype) - 1.0
         return (t1, t2, d1, d2), reward, terminated
 
-    def _obs(self, s: AcrobotState) -> torch.Tensor:
+    def observation(self, s: AcrobotState) -> torch.Tensor:
         return torch.stack(
             (torch.cos(s.theta1), torch.sin(s.theta1), torch.cos(s.theta2), torch.sin(s.theta2), s.dtheta1, s.dtheta2),
             dim=-1,
@@ -490,7 +527,7 @@ class MountainCar(_ClassicControlEnv):
         zeros = torch.zeros_like(position)
         return MountainCarState(position, zeros, torch.zeros(n, dtype=torch.int64, device=generator.device))
 
-    def _transition(self, s: MountainCarState, action: torch.Tensor, p: MountainCarParams):  # type: ignore[override]
+    def _dynamics(self, s: MountainCarState, action: torch.Tensor, p: MountainCarParams):  # type: ignore[override]
         # gymnasium: velocity += (action - 1) * force + cos(3 * position) * (-gravity)  (right side first)
         velocity = s.velocity + ((action - 1).to(self.dtype) * p.force + torch.cos(3 * s.position) * (-p.gravity))
         velocity = torch.minimum(torch.maximum(velocity, -p.max_speed), p.max_speed)
@@ -501,7 +538,7 @@ class MountainCar(_ClassicControlEnv):
         reward = torch.full_like(position, -1.0)
         return (position, velocity), reward, terminated
 
-    def _obs(self, s: MountainCarState) -> torch.Tensor:
+    def observation(self, s: MountainCarState) -> torch.Tensor:
         return torch.stack((s.position, s.velocity), dim=-1).to(torch.float32)
 
 
@@ -553,7 +590,7 @@ class MountainCarContinuous(_ClassicControlEnv):
 
     _sample = MountainCar._sample
 
-    def _transition(self, s: MountainCarState, action: torch.Tensor, p: MountainCarContinuousParams):  # type: ignore[override]
+    def _dynamics(self, s: MountainCarState, action: torch.Tensor, p: MountainCarContinuousParams):  # type: ignore[override]
         a = action[:, 0]
         force = torch.minimum(torch.maximum(a, p.min_action), p.max_action)
         velocity = s.velocity + (force * p.power - p.gravity * torch.cos(3 * s.position))
@@ -568,7 +605,7 @@ class MountainCarContinuous(_ClassicControlEnv):
         velocity = velocity.to(torch.float32).to(self.dtype)
         return (position, velocity), reward, terminated
 
-    _obs = MountainCar._obs
+    observation = MountainCar.observation
 
 
 # ---------------------------------------------------------------------------------------------------- Pendulum
@@ -613,7 +650,7 @@ class Pendulum(_ClassicControlEnv):
         theta, theta_dot = self._uniform(n, generator, [-math.pi, -1.0], [math.pi, 1.0])
         return PendulumState(theta, theta_dot, torch.zeros(n, dtype=torch.int64, device=generator.device))
 
-    def _transition(self, s: PendulumState, action: torch.Tensor, p: PendulumParams):  # type: ignore[override]
+    def _dynamics(self, s: PendulumState, action: torch.Tensor, p: PendulumParams):  # type: ignore[override]
         th, thdot = s.theta, s.theta_dot
         u = torch.minimum(torch.maximum(action[:, 0], -p.max_torque), p.max_torque)
         th_norm = torch.remainder(th + math.pi, 2 * math.pi) - math.pi
@@ -624,7 +661,7 @@ class Pendulum(_ClassicControlEnv):
         terminated = torch.zeros_like(th, dtype=torch.bool)
         return (newth, newthdot), -costs, terminated
 
-    def _obs(self, s: PendulumState) -> torch.Tensor:
+    def observation(self, s: PendulumState) -> torch.Tensor:
         return torch.stack((torch.cos(s.theta), torch.sin(s.theta), s.theta_dot), dim=-1).to(torch.float32)
 
 
