@@ -20,12 +20,10 @@ the file. Bad input ends with a one-line error and exit status 2, never a traceb
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
-import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from tyro.conf import Positional
@@ -169,66 +167,46 @@ def _pop_resume(args: list[str]) -> tuple[str | None, list[str]]:
     return args[i + 1], args[:i] + args[i + 2 :]
 
 
-def _load_config_file(path: str) -> dict[str, Any]:
-    p = Path(path)
-    if not p.is_file():
-        raise CLIError(f"--config {path}: no such file")
-    try:
-        if p.suffix == ".toml":
-            return tomllib.loads(p.read_text())
-        return json.loads(p.read_text())
-    except (ValueError, tomllib.TOMLDecodeError) as e:
-        raise CLIError(f"--config {path}: cannot parse ({e})") from None
-
-
 def _parse(cls: type, args: list[str], prog: str) -> Any:
     """tyro parse of ``cls`` with ``--config FILE`` defaults (file keys must be field names)."""
     import tyro
+
+    from torch_distill.runs import config_from_file
 
     defaults = None
     if "--config" in args:
         i = args.index("--config")
         if i + 1 >= len(args):
             raise CLIError("--config needs a file path")
-        data = _load_config_file(args[i + 1])
+        defaults = config_from_file(cls, args[i + 1])
         args = args[:i] + args[i + 2 :]
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise CLIError(f"config file has unknown option(s) {unknown}; valid: {sorted(names)}")
-        base = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
-        try:
-            defaults = cls(**{**base, **data})
-        except TypeError as e:
-            raise CLIError(f"config file: {e}") from None
     return tyro.cli(cls, args=args, default=defaults, prog=prog)
+
+
+def _search(cls: type, run: Callable[..., dict[str, Any]], args: list[str], prog: str) -> int:
+    """A search subcommand: parse ``cls`` (plus ``--resume RUN_DIR``) and call ``run``."""
+    resume, args = _pop_resume(args)
+    cfg = _parse(cls, args, prog)
+    run(cfg, resume=resume, resume_overrides=_explicit_options(args) if resume else ())
+    return 0
 
 
 def _cmd_hades(args: list[str]) -> int:
     from torch_distill.algorithms.hades import HadesConfig, run_hades
 
-    resume, args = _pop_resume(args)
-    cfg = _parse(HadesConfig, args, "torch-distill hades")
-    run_hades(cfg, resume=resume, resume_overrides=_explicit_options(args) if resume else ())
-    return 0
+    return _search(HadesConfig, run_hades, args, "torch-distill hades")
 
 
 def _cmd_direct_es(args: list[str]) -> int:
     from torch_distill.algorithms.direct_es import DirectESConfig, run_direct_es
 
-    resume, args = _pop_resume(args)
-    cfg = _parse(DirectESConfig, args, "torch-distill direct-es")
-    run_direct_es(cfg, resume=resume, resume_overrides=_explicit_options(args) if resume else ())
-    return 0
+    return _search(DirectESConfig, run_direct_es, args, "torch-distill direct-es")
 
 
 def _cmd_synth_env(args: list[str]) -> int:
     from torch_distill.algorithms.synthetic_env import SynthEnvConfig, run_synth_env
 
-    resume, args = _pop_resume(args)
-    cfg = _parse(SynthEnvConfig, args, "torch-distill synth-env")
-    run_synth_env(cfg, resume=resume, resume_overrides=_explicit_options(args) if resume else ())
-    return 0
+    return _search(SynthEnvConfig, run_synth_env, args, "torch-distill synth-env")
 
 
 def _cmd_evaluate_env(args: list[str]) -> int:
@@ -267,27 +245,18 @@ def _cmd_convert_env(args: list[str]) -> int:
 
 
 def _cmd_evaluate(args: list[str]) -> int:
-    from torch_distill.algorithms.bc import BCConfig
-    from torch_distill.algorithms.common import resolve_device
-    from torch_distill.algorithms.hades import evaluate_dataset
+    from torch_distill.algorithms.hades import evaluate_dataset, recorded_bc, recorded_policy
+    from torch_distill.distributed import resolve_device
     from torch_distill.io import load_dataset, write_json
     from torch_distill.log import format_table
-    from torch_distill.policies import PolicyConfig
 
     cfg: EvaluateConfig = _parse(EvaluateConfig, args, "torch-distill evaluate")
     if cfg.seeds < 1 and not cfg.fixed_init:
         raise CLIError(f"--seeds {cfg.seeds}: expected a positive number of policies")
     device = resolve_device(cfg.device)
     ds = load_dataset(cfg.dataset, device)
-    rp, rb = ds.metadata.get("policy") or {}, ds.metadata.get("bc") or {}
-    policy = PolicyConfig(cfg.hidden if cfg.hidden is not None else tuple(rp.get("hidden", (64, 64))),
-                          cfg.activation or rp.get("activation", "relu"), float(rp.get("log_std_init", 0.0)))
-    bc_kw = {k: rb[k] for k in ("steps", "lr", "eps", "beta1", "beta2", "max_grad_norm") if k in rb}
-    if cfg.lr is not None:
-        bc_kw["lr"] = cfg.lr
-    if cfg.bc_steps is not None:
-        bc_kw["steps"] = cfg.bc_steps
-    bc = BCConfig(**bc_kw)
+    policy = recorded_policy(ds, cfg.hidden, cfg.activation)
+    bc = recorded_bc(ds, lr=cfg.lr, steps=cfg.bc_steps)
     res = evaluate_dataset(ds, policy, bc, seeds=list(range(cfg.seeds)), fixed_init=cfg.fixed_init, episodes=cfg.episodes,
                            env_seed=cfg.env_seed, device=device, backend=cfg.backend, deterministic=cfg.deterministic)
     print(f"{ds.spec.env_id}: dataset of {ds.size} pairs; policy {','.join(map(str, policy.hidden))} {policy.activation}, "
@@ -370,7 +339,7 @@ def _cmd_envs(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "hades": _cmd_hades,
     "direct-es": _cmd_direct_es,
     "evaluate": _cmd_evaluate,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "init_distributed", "shard", "gather_fitness", "barrier", "cleanup"]
+__all__ = ["DistInfo", "resolve_device", "init_distributed", "shard", "gather_fitness", "barrier", "cleanup"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,20 @@ class DistInfo:
 
 PROCESS_GROUP_TIMEOUT_S = 4 * 3600
 """Collective timeout: how long ranks wait for rank 0's evaluations (periodic, final) before failing."""
+
+
+def resolve_device(device: str) -> torch.device:
+    """The torch device of a device option: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:N``;
+    a device this machine lacks raises ``ValueError``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device={device!r}: expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: CUDA is not available on this machine")
+    return dev
 
 
 def init_distributed(device: str = "auto") -> DistInfo:

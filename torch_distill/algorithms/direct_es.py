@@ -8,42 +8,32 @@ parameters (:class:`~torch_distill.policies.PolicyNet`), initialised at one orth
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 import torch
+from safetensors.torch import save_file
 from torch import Tensor
 
-from torch_distill.algorithms.common import (
-    RealEnvEvaluator,
-    RunOptions,
-    command_line,
-    make_run_dir,
-    resolve_device,
-    resumed_config,
-)
-from torch_distill.evaluation import ObsNormalizer
+from torch_distill import __version__
+from torch_distill.io import atomic_write
 from torch_distill.policies import PolicyConfig, PolicyNet, parse_hidden
-from torch_distill.runner import RunnerConfig, Streams, derive_seed, run_es
+from torch_distill.runner import Streams, derive_seed
+from torch_distill.runs import RealEnvEvaluator
+from torch_distill.search import Candidate, ESOptions, Finished, SearchMethod, run_search
 
-__all__ = ["DirectESConfig", "DirectESProblem", "run_direct_es"]
+__all__ = ["DirectESConfig", "DirectESProblem", "DirectESSearch", "run_direct_es"]
 
 
 @dataclass
-class DirectESConfig(RunOptions):
+class DirectESConfig(ESOptions):
     """ES directly on policy weights (the neuroevolution baseline HaDES is compared with)."""
 
-    env: str = "CartPole-v1"
-    """Environment id."""
     strategy: Literal["open_es", "snes"] = "open_es"
     """Evolution strategy."""
-    popsize: int = 64
-    """ES population size."""
-    generations: int = 30
-    """Number of ES generations."""
     sigma: float = 0.05
     """Initial ES noise scale."""
     es_lr: float = 0.02
@@ -57,18 +47,10 @@ class DirectESConfig(RunOptions):
     activation: str = "auto"
     """Hidden activation (auto: relu discrete, tanh continuous)."""
 
+    strategy_fields: ClassVar[tuple[str, ...]] = ("beta1", "shaping")
+
     def validate(self) -> None:
-        self.validate_run_options()
-        for k in ["popsize", "generations"]:
-            v = getattr(self, k)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{k}={v!r}: expected a positive integer")
-        for k in ["sigma", "es_lr"]:
-            v = getattr(self, k)
-            if not (math.isfinite(v) and v > 0):
-                raise ValueError(f"{k}={v!r}: expected a positive finite number")
-        if self.strategy == "open_es" and self.popsize % 2:
-            raise ValueError(f"popsize={self.popsize}: OpenES samples antithetic pairs, expected an even number")
+        super().validate()
         if self.hidden != "auto":
             parse_hidden(self.hidden)
 
@@ -104,77 +86,73 @@ class DirectESProblem:
         return {"return_mean": float(res.returns.mean()), "return_std": float(res.returns.std())}
 
     def state_dict(self) -> dict[str, Any]:
-        n = self.evaluator.normalizer
-        return {"obs_mean": n.mean, "obs_var": n.var}
+        return self.evaluator.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("obs_mean") is not None:
-            self.evaluator.normalizer = ObsNormalizer(state["obs_mean"].to(self.device), state["obs_var"].to(self.device))
+        self.evaluator.load_state_dict(state)
+
+
+class DirectESSearch(SearchMethod):
+    """The direct-ES baseline for :func:`~torch_distill.search.run_search`: saves the final ES mean as
+    ``policy.safetensors``; the final and best means are evaluated on ``final_episodes`` fresh episodes."""
+
+    artefact = "policy"
+
+    def __init__(self, config: DirectESConfig, device: torch.device, resumed: bool) -> None:
+        self.config = config
+        self.evaluator = RealEnvEvaluator(config.env, device, config.backend, config.max_steps,
+                                          config.deterministic_eval)
+        self.problem = DirectESProblem(config, self.evaluator)
+
+    def run_name(self) -> str:
+        return f"{self.config.env}-direct-es-s{self.config.seed}"
+
+    def record(self) -> dict[str, Any]:
+        return {"config": asdict(self.config), "policy": self.problem.policy.to_json(),
+                "strategy_kwargs": self.config.strategy_kwargs()}
+
+    def banner(self, where: str) -> str:
+        c = self.config
+        return (f"direct ES on {c.env} [{self.evaluator.backend}, {where}]: {self.problem.num_dims} weights, "
+                f"{c.strategy} popsize {c.popsize}, {c.generations} generations")
+
+    def title(self) -> str:
+        return f"direct ES {self.config.env}"
+
+    def finish(self, candidate: Candidate, run_dir: Path) -> Finished:
+        ev = self.problem.evaluate_mean(candidate.mean, 10**6, episodes=self.config.final_episodes)
+        if candidate.which != "final":
+            return Finished(None, ev, [])
+        meta = {"env": self.evaluator.spec.to_json(), "policy": self.problem.policy.to_json(),
+                "obs_normalizer": self.evaluator.normalizer.to_json(), "final_eval": ev, "library_version": __version__}
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.problem.net.unflatten(candidate.mean).items()}
+        path = run_dir / "policy.safetensors"
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"torch_distill": json.dumps(meta)}))
+        return Finished(path, ev, [])
+
+    def summary(self, common: dict[str, Any], entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        best = entries.get("best")
+        return {"method": "direct-es", **common, "final_eval": entries["final"]["eval"],
+                "best_eval": {**best["eval"], "generation": best["generation"]} if best else None,
+                "num_params": self.problem.num_dims, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+    def headline(self, summary: dict[str, Any]) -> str:
+        final, best, episodes = summary["final_eval"], summary["best_eval"], self.config.final_episodes
+        line = (f"Final ES-mean policy: return {final['return_mean']:.2f} +- {final['return_std']:.2f} over "
+                f"{episodes} episodes; {summary['env_steps'] / 1e6:.2f}M env steps, {summary['train_time_s']:.1f}s")
+        if best is not None:
+            line += (f"\nBest periodic ES mean (generation {best['generation']}): return {best['return_mean']:.2f} "
+                     f"+- {best['return_std']:.2f} over {episodes} fresh episodes")
+        return line
+
+    def close(self) -> None:
+        self.evaluator.close()
 
 
 def run_direct_es(config: DirectESConfig, resume: str | None = None,
                   resume_overrides: Collection[str] = ()) -> dict[str, Any]:
-    """Run the direct-ES baseline end to end; writes ``policy.safetensors`` and ``summary.json`` (rank 0)."""
-    from safetensors.torch import save_file
+    """Run the direct-ES baseline end to end; writes ``policy.safetensors`` and ``summary.json`` (rank 0).
 
-    from torch_distill import __version__
-    from torch_distill.distributed import barrier, cleanup, init_distributed
-    from torch_distill.es.strategies import make_strategy
-    from torch_distill.io import atomic_write, write_json
-
-    if resume:
-        run_dir = make_run_dir(config.out, None, "", resume)
-        config = resumed_config(DirectESConfig, config, run_dir, resume_overrides)
-    config.validate()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    info = init_distributed(config.device)
-    device = info.device if info.enabled else resolve_device(config.device)
-    evaluator = RealEnvEvaluator(config.env, device, config.backend, config.max_steps, config.deterministic_eval)
-    problem = DirectESProblem(config, evaluator)
-    if config.strategy == "open_es":
-        kw: dict[str, Any] = {"popsize": config.popsize, "sigma_init": config.sigma, "lr": config.es_lr,
-                              "beta1": config.beta1, "shaping": config.shaping}
-    else:
-        kw = {"popsize": config.popsize, "sigma_init": config.sigma, "lrate_mean": config.es_lr}
-    strategy = make_strategy(config.strategy, problem.num_dims, **kw)
-    if not resume:
-        run_dir = make_run_dir(config.out, config.name, f"{config.env}-direct-es-s{config.seed}", None)
-    if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not resume:
-            write_json(run_dir / "config.json", {"config": asdict(config), "policy": problem.policy.to_json(),
-                                                 "strategy_kwargs": kw, "command": command_line()})
-        print(f"direct ES on {config.env} [{evaluator.backend}, {device}, world size {info.world_size}]: "
-              f"{problem.num_dims} weights, {config.strategy} popsize {config.popsize}, {config.generations} generations\n"
-              f"run folder: {run_dir}", flush=True)
-    barrier(info)
-    state, rows, best = run_es(problem, strategy,
-                         RunnerConfig(config.generations, config.seed, config.eval_every, config.checkpoint_every,
-                                      config.log_every, config.max_minutes, config.max_env_steps),
-                         run_dir, info, resume=bool(resume), title=f"direct ES {config.env}")
-    summary: dict[str, Any] = {}
-    if info.is_main:
-        final = problem.evaluate_mean(state.mean, 10**6, episodes=config.final_episodes)
-        best_eval = None
-        if best is not None and rows and best["generation"] != rows[-1]["generation"]:
-            best_eval = {**problem.evaluate_mean(best["mean"], 10**6, episodes=config.final_episodes),
-                         "generation": best["generation"]}
-        meta = {"env": evaluator.spec.to_json(), "policy": problem.policy.to_json(),
-                "obs_normalizer": evaluator.normalizer.to_json(), "final_eval": final, "library_version": __version__}
-        tensors = {k: v.detach().cpu().contiguous() for k, v in problem.net.unflatten(state.mean).items()}
-        atomic_write(run_dir / "policy.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"torch_distill": json.dumps(meta)}))
-        summary = {"env": config.env, "method": "direct-es", "generations": rows[-1]["generation"] if rows else 0,
-                   "train_time_s": rows[-1]["wall_time"] if rows else 0.0, "env_steps": rows[-1]["env_steps"] if rows else 0,
-                   "episode_steps": rows[-1]["episode_steps"] if rows else 0, "final_eval": final,
-                   "best_eval": best_eval,
-                   "num_params": problem.num_dims, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        write_json(run_dir / "summary.json", summary)
-        print(f"\nFinal ES-mean policy: return {final['return_mean']:.2f} +- {final['return_std']:.2f} over "
-              f"{config.final_episodes} episodes; {summary['env_steps'] / 1e6:.2f}M env steps, {summary['train_time_s']:.1f}s")
-        if best_eval is not None:
-            print(f"Best periodic ES mean (generation {best_eval['generation']}): return {best_eval['return_mean']:.2f} "
-                  f"+- {best_eval['return_std']:.2f} over {config.final_episodes} fresh episodes")
-    evaluator.close()
-    cleanup(info)
-    return summary
+    Returns the summary dict (rank 0) or ``{}`` (other ranks); ``resume`` as :func:`~torch_distill.search.run_search`.
+    """
+    return run_search(config, DirectESSearch, resume, resume_overrides)

@@ -18,24 +18,27 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
 
 from torch_distill.algorithms.bc import BCConfig, bc_train
-from torch_distill.algorithms.common import RealEnvEvaluator, RunOptions
 from torch_distill.envs.core import EnvSpec
 from torch_distill.evaluation import ObsNormalizer
-from torch_distill.io import Dataset
+from torch_distill.io import Dataset, save_dataset
 from torch_distill.policies import PolicyConfig, PolicyNet, parse_hidden
 from torch_distill.runner import Streams, derive_seed
+from torch_distill.runs import RealEnvEvaluator
+from torch_distill.search import Candidate, ESOptions, Finished, SearchMethod, run_search
 
-__all__ = ["HadesConfig", "HadesProblem", "resolve_hades", "evaluate_dataset", "decode_genome", "DatasetEvalResult"]
+__all__ = ["HadesConfig", "HadesProblem", "HadesSearch", "resolve_hades", "run_hades", "evaluate_dataset",
+           "decode_genome", "DatasetEvalResult", "recorded_policy", "recorded_bc"]
 
 
 @dataclass
-class HadesConfig(RunOptions):
+class HadesConfig(ESOptions):
     """HaDES behaviour distillation. ``auto`` values resolve from the action space (discrete / continuous).
 
     Defaults for discrete actions follow the reference's CartPole set-up (SNES, sigma 0.5, temperature 20, fixed
@@ -55,14 +58,6 @@ class HadesConfig(RunOptions):
     strategy: Literal["auto", "snes", "open_es"] = "auto"
     """Evolution strategy: auto = SNES (the reference's MinAtar choice; at CPU-sized populations it also beat the
     reference's Brax choice, OpenES + Adam, on Pendulum). open_es = OpenES + Adam(beta1 0.99), sigma 0.03, lr 0.05."""
-    popsize: int = 64
-    """ES population size (even for antithetic OpenES)."""
-    generations: int = 30
-    """Number of ES generations."""
-    sigma: float | None = None
-    """Initial ES noise scale (auto: 0.5 SNES, 0.03 OpenES)."""
-    es_lr: float | None = None
-    """ES learning rate: OpenES Adam lr (auto 0.05) or SNES lrate_mean (auto 1.0)."""
     temperature: float = 20.0
     """SNES rank-weight temperature (0 = NES utilities)."""
     hidden: str = "auto"
@@ -84,19 +79,24 @@ class HadesConfig(RunOptions):
     final_seeds: int = 5
     """Fresh random-init policies trained for the final evaluation (besides the fixed inits of HaDES-F)."""
 
+    strategy_fields: ClassVar[tuple[str, ...]] = ("temperature",)
+
+    def strategy_kwargs(self) -> dict[str, Any]:
+        kw = super().strategy_kwargs()
+        if self.strategy_name() == "open_es":
+            kw["beta1"] = 0.99  # the reference's Adam beta1 (evosax <= 0.1.4), pinned
+        return kw
+
     def validate(self) -> None:
-        self.validate_run_options()
-        positive = ["dataset_size", "popsize", "generations", "eval_inits"]
-        for k in positive:
+        super().validate()
+        for k in ["dataset_size", "eval_inits"]:
             v = getattr(self, k)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{k}={v!r}: expected a positive integer")
         if self.final_seeds < 0:
             raise ValueError(f"final_seeds={self.final_seeds}: expected >= 0")
-        for k in ["sigma", "es_lr", "bc_lr"]:
-            v = getattr(self, k)
-            if v is not None and not (math.isfinite(v) and v > 0):
-                raise ValueError(f"{k}={v!r}: expected a positive finite number")
+        if self.bc_lr is not None and not (math.isfinite(self.bc_lr) and self.bc_lr > 0):
+            raise ValueError(f"bc_lr={self.bc_lr!r}: expected a positive finite number")
         if self.inits is not None and self.inits < 1:
             raise ValueError(f"inits={self.inits}: expected a positive integer")
         if self.bc_steps is not None and self.bc_steps < 0:
@@ -144,23 +144,6 @@ def resolve_hades(config: HadesConfig, spec: EnvSpec) -> ResolvedHades:
         eps=config.bc_eps,
         max_grad_norm=config.max_grad_norm,
     )
-    strategy = config.strategy if config.strategy != "auto" else "snes"
-    if strategy == "snes":
-        kw: dict[str, Any] = {
-            "popsize": config.popsize,
-            "sigma_init": config.sigma if config.sigma is not None else 0.5,
-            "temperature": config.temperature,
-            "lrate_mean": config.es_lr if config.es_lr is not None else 1.0,
-        }
-    else:
-        if config.popsize % 2:
-            raise ValueError(f"popsize={config.popsize}: OpenES samples antithetic pairs, expected an even number")
-        kw = {
-            "popsize": config.popsize,
-            "sigma_init": config.sigma if config.sigma is not None else 0.03,
-            "lr": config.es_lr if config.es_lr is not None else 0.05,
-            "beta1": 0.99,
-        }
     if not discrete:
         labels = "continuous"
         if config.labels == "logits":
@@ -168,7 +151,7 @@ def resolve_hades(config: HadesConfig, spec: EnvSpec) -> ResolvedHades:
     else:
         labels = "fixed" if config.labels in ("auto", "fixed") else "logits"
     inits = config.inits if config.inits is not None else (1 if config.variant == "F" else 2)
-    return ResolvedHades(config, spec, policy, bc, strategy, kw, labels, inits)
+    return ResolvedHades(config, spec, policy, bc, config.strategy_name(), config.strategy_kwargs(), labels, inits)
 
 
 def genome_dims(spec: EnvSpec, dataset_size: int, labels: str) -> int:
@@ -257,12 +240,10 @@ class HadesProblem:
         return Dataset(states[0].contiguous().float(), actions[0].contiguous(), self.spec, meta)
 
     def state_dict(self) -> dict[str, Any]:
-        n = self.evaluator.normalizer
-        return {"obs_mean": n.mean, "obs_var": n.var}
+        return self.evaluator.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("obs_mean") is not None:
-            self.evaluator.normalizer = ObsNormalizer(state["obs_mean"].to(self.device), state["obs_var"].to(self.device))
+        self.evaluator.load_state_dict(state)
 
 
 # ------------------------------------------------------------------------------------------ dataset evaluation
@@ -277,6 +258,24 @@ class DatasetEvalResult:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def recorded_policy(dataset: Dataset, hidden: str | tuple[int, ...] | None = None,
+                    activation: str | None = None) -> PolicyConfig:
+    """The policy architecture ``dataset`` was evolved for (its metadata; else 64,64 relu), with ``hidden`` and
+    ``activation`` replaced where given."""
+    rec = dataset.metadata.get("policy") or {}
+    return PolicyConfig(hidden if hidden is not None else tuple(rec.get("hidden", (64, 64))),
+                        activation or rec.get("activation", "relu"), float(rec.get("log_std_init", 0.0)))
+
+
+def recorded_bc(dataset: Dataset, **overrides: Any) -> BCConfig:
+    """The BC hyperparameters ``dataset`` was evolved with (its metadata; else the defaults), with the
+    :class:`~torch_distill.algorithms.bc.BCConfig` fields in ``overrides`` that are not None replaced."""
+    rec = dataset.metadata.get("bc") or {}
+    kw = {k: rec[k] for k in ("steps", "lr", "eps", "beta1", "beta2", "max_grad_norm") if k in rec}
+    kw.update({k: v for k, v in overrides.items() if v is not None})
+    return BCConfig(**kw)
 
 
 def evaluate_dataset(
@@ -306,12 +305,8 @@ def evaluate_dataset(
     device = torch.device(device)
     meta = dataset.metadata
     rec_policy = meta.get("policy") or {}
-    if policy is None:
-        policy = PolicyConfig(tuple(rec_policy.get("hidden", (64, 64))), rec_policy.get("activation", "relu"),
-                              float(rec_policy.get("log_std_init", 0.0)))
-    if bc is None:
-        rb = meta.get("bc") or {}
-        bc = BCConfig(**{k: rb[k] for k in ("steps", "lr", "eps", "beta1", "beta2", "max_grad_norm") if k in rb})
+    policy = recorded_policy(dataset) if policy is None else policy
+    bc = recorded_bc(dataset) if bc is None else bc
     evaluator = evaluator or RealEnvEvaluator(dataset.spec.env_id, device, backend, deterministic=deterministic)
     spec = evaluator.spec
     if (spec.obs_dim, spec.discrete, spec.act_dim) != (dataset.spec.obs_dim, dataset.spec.discrete, dataset.spec.act_dim):
@@ -357,119 +352,78 @@ def evaluate_dataset(
 
 
 # ------------------------------------------------------------------------------------------------ orchestration
+class HadesSearch(SearchMethod):
+    """HaDES for :func:`~torch_distill.search.run_search`: saves the final (and best) ES mean as
+    ``dataset.safetensors`` (``dataset_best.safetensors``), each evaluated by BC-training the fixed inits (HaDES-F)
+    and ``final_seeds`` fresh random inits on it."""
+
+    artefact = "dataset"
+
+    def __init__(self, config: HadesConfig, device: torch.device, resumed: bool) -> None:
+        self.config = config
+        self.evaluator = RealEnvEvaluator(config.env, device, config.backend, config.max_steps,
+                                          config.deterministic_eval)
+        self.resolved = resolve_hades(config, self.evaluator.spec)
+        self.problem = HadesProblem(self.resolved, self.evaluator)
+
+    def run_name(self) -> str:
+        return f"{self.config.env}-hades-{self.config.variant}-s{self.config.seed}"
+
+    def record(self) -> dict[str, Any]:
+        return self.resolved.to_json()
+
+    def banner(self, where: str) -> str:
+        c, r = self.config, self.resolved
+        return (f"HaDES-{c.variant} on {c.env} [{self.evaluator.backend} backend, {where}]: "
+                f"D={c.dataset_size} ({r.labels} labels), genome {self.problem.num_dims} dims, "
+                f"{r.strategy} popsize {c.popsize}, {c.generations} generations; "
+                f"policy {','.join(map(str, r.policy.hidden))} {r.policy.activation}, "
+                f"BC {r.bc.steps} steps lr {r.bc.lr}, {r.inits} init(s) x {c.episodes} episodes")
+
+    def title(self) -> str:
+        return f"HaDES-{self.config.variant} {self.config.env} D={self.config.dataset_size}"
+
+    def finish(self, candidate: Candidate, run_dir: Path) -> Finished:
+        c, seed = self.config, candidate.seed
+        ds = self.problem.dataset(candidate.mean, candidate.metadata())
+        evals: dict[str, DatasetEvalResult] = {}
+        if c.variant == "F":
+            evals["fixed inits (as evolved)"] = evaluate_dataset(
+                ds, fixed_init=True, episodes=c.final_episodes, env_seed=seed, device=self.evaluator.device,
+                evaluator=self.evaluator)
+        if c.final_seeds:
+            evals["fresh random inits"] = evaluate_dataset(
+                ds, seeds=[seed % 100000 + i for i in range(c.final_seeds)], episodes=c.final_episodes,
+                env_seed=seed + 1, device=self.evaluator.device, evaluator=self.evaluator)
+        ds.metadata["eval"] = {k: {"return_mean": v.return_mean, "return_std_across_policies": v.return_std,
+                                   "policies": len(v.per_policy), "episodes_per_policy": v.episodes}
+                               for k, v in evals.items()}
+        path = candidate.file(run_dir, "dataset")
+        save_dataset(path, ds)
+        rows = [{"dataset": f"{candidate.which} (gen {candidate.generation})", "evaluation": k,
+                 "policies": len(v.per_policy), "episodes each": v.episodes, "return mean": v.return_mean,
+                 "spread (std)": v.return_std, "worst policy": min(r["return_mean"] for r in v.per_policy)}
+                for k, v in evals.items()]
+        return Finished(path, {k: v.to_json() for k, v in evals.items()}, rows)
+
+    def summary(self, common: dict[str, Any], entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        return {"variant": f"HaDES-{self.config.variant}", **common, "datasets": entries,
+                "dataset": entries["final"]["path"], "final_eval": entries["final"]["eval"]}
+
+    def headline(self, summary: dict[str, Any]) -> str:
+        return (f"Final datasets ({self.config.dataset_size} pairs) after {summary['generations']} generations, "
+                f"{summary['train_time_s']:.1f}s, {summary['env_steps'] / 1e6:.2f}M env steps "
+                f"({summary['episode_steps'] / 1e6:.2f}M within episodes); fresh evaluation episodes:")
+
+    def close(self) -> None:
+        self.evaluator.close()
+
+
 def run_hades(config: HadesConfig, resume: str | None = None,
               resume_overrides: Collection[str] = ()) -> dict[str, Any]:
-    """Run HaDES end to end: ES loop, final evaluation, dataset file, summary (rank 0 writes; all ranks compute).
+    """Run HaDES end to end: ES loop, final evaluation, dataset files, summary (rank 0 writes; all ranks compute).
 
-    Returns the summary dict (rank 0) or ``{}`` (other ranks).
+    ``resume`` continues the run folder from its checkpoint (``resume_overrides``: the options that may change,
+    :data:`~torch_distill.runs.RESUME_OVERRIDABLE`). Returns the summary dict (rank 0) or ``{}`` (other ranks).
     """
-    import json
-    import time
-
-    from torch_distill import __version__
-    from torch_distill.algorithms.common import command_line, make_run_dir, resolve_device, resumed_config
-    from torch_distill.distributed import barrier, cleanup, init_distributed
-    from torch_distill.es.strategies import make_strategy
-    from torch_distill.io import save_dataset
-    from torch_distill.log import format_table
-    from torch_distill.runner import RunnerConfig, run_es
-
-    if resume:
-        run_dir = make_run_dir(config.out, None, "", resume)
-        config = resumed_config(HadesConfig, config, run_dir, resume_overrides)
-    config.validate()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    info = init_distributed(config.device if config.device != "auto" else "auto")
-    device = info.device if info.enabled else resolve_device(config.device)
-    evaluator = RealEnvEvaluator(config.env, device, config.backend, config.max_steps, config.deterministic_eval)
-    resolved = resolve_hades(config, evaluator.spec)
-    problem = HadesProblem(resolved, evaluator)
-    strategy = make_strategy(resolved.strategy, problem.num_dims, **resolved.strategy_kwargs)
-    if not resume:
-        run_dir = make_run_dir(config.out, config.name, f"{config.env}-hades-{config.variant}-s{config.seed}", None)
-    if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not resume:
-            from torch_distill.io import write_json
-
-            write_json(run_dir / "config.json", {**resolved.to_json(), "command": command_line(), "library_version": __version__})
-        print(
-            f"HaDES-{config.variant} on {config.env} [{evaluator.backend} backend, {device}, world size {info.world_size}]: "
-            f"D={config.dataset_size} ({resolved.labels} labels), genome {problem.num_dims} dims, "
-            f"{resolved.strategy} popsize {config.popsize}, {config.generations} generations; "
-            f"policy {','.join(map(str, resolved.policy.hidden))} {resolved.policy.activation}, "
-            f"BC {resolved.bc.steps} steps lr {resolved.bc.lr}, {resolved.inits} init(s) x {config.episodes} episodes\n"
-            f"run folder: {run_dir}",
-            flush=True,
-        )
-    barrier(info)
-    t0 = time.perf_counter()
-    state, rows, best = run_es(
-        problem,
-        strategy,
-        RunnerConfig(config.generations, config.seed, config.eval_every, config.checkpoint_every, config.log_every,
-                     config.max_minutes, config.max_env_steps),
-        run_dir,
-        info,
-        resume=bool(resume),
-        title=f"HaDES-{config.variant} {config.env} D={config.dataset_size}",
-    )
-    summary: dict[str, Any] = {}
-    if info.is_main:
-        train_time = rows[-1]["wall_time"] if rows else time.perf_counter() - t0
-        last_gen = rows[-1]["generation"] if rows else 0
-        candidates = {"final": (state.mean, last_gen, "dataset.safetensors")}
-        if best is not None and best["generation"] != last_gen:
-            candidates["best"] = (best["mean"], best["generation"], "dataset_best.safetensors")
-        final_seed = derive_seed(config.seed, 10**6, Streams.FINAL)
-        summary = {
-            "env": config.env,
-            "variant": f"HaDES-{config.variant}",
-            "generations": last_gen,
-            "train_time_s": train_time,
-            "env_steps": rows[-1]["env_steps"] if rows else 0,
-            "episode_steps": rows[-1]["episode_steps"] if rows else 0,
-            "final_population_mean_fitness": rows[-1]["fitness_mean"] if rows else None,
-            "datasets": {},
-        }
-        table = []
-        for which, (mean, gen_of, fname) in candidates.items():
-            ds = problem.dataset(mean, {"command": command_line(), "library_version": __version__,
-                                        "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "generations": gen_of,
-                                        "selected_as": "final ES mean" if which == "final" else
-                                        "best ES mean by periodic evaluation"})
-            evals: dict[str, DatasetEvalResult] = {}
-            if config.variant == "F":
-                evals["fixed inits (as evolved)"] = evaluate_dataset(
-                    ds, fixed_init=True, episodes=config.final_episodes, env_seed=final_seed, device=device,
-                    evaluator=evaluator)
-            if config.final_seeds:
-                seeds = [final_seed % 100000 + i for i in range(config.final_seeds)]
-                evals["fresh random inits"] = evaluate_dataset(
-                    ds, seeds=seeds, episodes=config.final_episodes, env_seed=final_seed + 1, device=device,
-                    evaluator=evaluator)
-            ds.metadata["eval"] = {k: {"return_mean": v.return_mean, "return_std_across_policies": v.return_std,
-                                       "policies": len(v.per_policy), "episodes_per_policy": v.episodes}
-                                   for k, v in evals.items()}
-            save_dataset(run_dir / fname, ds)
-            summary["datasets"][which] = {"path": str(run_dir / fname), "generation": gen_of,
-                                          "eval": {k: v.to_json() for k, v in evals.items()}}
-            table += [
-                {"dataset": f"{which} (gen {gen_of})", "evaluation": k, "policies": len(v.per_policy),
-                 "episodes each": v.episodes, "return mean": v.return_mean, "spread (std)": v.return_std,
-                 "worst policy": min(r["return_mean"] for r in v.per_policy)}
-                for k, v in evals.items()
-            ]
-        summary["dataset"] = summary["datasets"]["final"]["path"]
-        summary["final_eval"] = summary["datasets"]["final"]["eval"]
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        print(f"\nFinal datasets ({config.dataset_size} pairs) after {last_gen} generations, "
-              f"{train_time:.1f}s, {summary['env_steps'] / 1e6:.2f}M env steps "
-              f"({summary['episode_steps'] / 1e6:.2f}M within episodes); fresh evaluation episodes:")
-        print(format_table(table))
-        print("\n".join(f"dataset ({k}): {v['path']}" for k, v in summary["datasets"].items()))
-        print(f"curves: {run_dir / 'curves.png'}")
-    evaluator.close()
-    cleanup(info)
-    return summary
+    return run_search(config, HadesSearch, resume, resume_overrides)

@@ -1,15 +1,27 @@
-"""Pieces shared by ES problems on a real environment: env/venv cache, normaliser, policy evaluation."""
+"""Run folders and the options every search run shares, independent of any method.
+
+* :class:`RunOptions`: evaluation, seed, device, output and budget options of a run on a real env.
+* :func:`make_run_dir`, :func:`resumed_config`, :data:`RESUME_OVERRIDABLE`: where a run writes and how a resumed
+  run gets back exactly the options it started with.
+* :func:`command_line`: the command recorded in run folders and saved files.
+* :func:`read_config_file`, :func:`config_from_file`: option values from a JSON or TOML file.
+* :class:`RealEnvEvaluator`: populations of policies evaluated on a real env (one cached vector env per batch size).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
-
 import math
+import os
+import shlex
+import sys
 import time
+import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 from torch import Tensor
@@ -17,9 +29,21 @@ from torch import Tensor
 from torch_distill.envs.core import EnvSpec
 from torch_distill.envs.vec import make_vec_env, resolve_backend
 from torch_distill.evaluation import EvalResult, ObsNormalizer, estimate_obs_normalizer, evaluate_policies
+from torch_distill.io import write_json
 from torch_distill.policies import PolicyNet
 
-__all__ = ["RunOptions", "RealEnvEvaluator", "resolve_device", "make_run_dir", "command_line"]
+__all__ = [
+    "RESUME_OVERRIDABLE",
+    "RealEnvEvaluator",
+    "RunOptions",
+    "command_line",
+    "config_from_file",
+    "make_run_dir",
+    "read_config_file",
+    "resumed_config",
+]
+
+C = TypeVar("C")
 
 
 @dataclass
@@ -63,6 +87,7 @@ class RunOptions:
     on CPUs one thread per process is fastest unless the policy is wide; under torchrun use one process per core."""
 
     def validate_run_options(self) -> None:
+        """Raise ``ValueError`` naming the first invalid run option."""
         for k in ["episodes", "eval_every", "eval_episodes", "final_episodes", "checkpoint_every", "log_every"]:
             v = getattr(self, k)
             if not isinstance(v, int) or v < 1:
@@ -77,18 +102,87 @@ class RunOptions:
             raise ValueError(f"threads={self.threads}: expected >= 0")
 
 
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def make_run_dir(out: str, name: str | None, default_name: str, resume: str | None) -> Path:
+    """The run folder: ``resume`` if given (must hold a checkpoint), else ``out/name`` (must not exist yet)."""
+    if resume:
+        run_dir = Path(resume)
+        if not (run_dir / "checkpoint.pt").is_file():
+            raise FileNotFoundError(f"--resume {resume}: no checkpoint.pt in that folder")
+        return run_dir
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(out) / (name or f"{default_name}-{stamp}")
+    if (run_dir / "checkpoint.pt").exists():
+        raise FileExistsError(f"run folder {run_dir} already holds a run; use --resume {run_dir} or another --name")
+    return run_dir
+
+
+RESUME_OVERRIDABLE = frozenset({"generations", "max_minutes", "max_env_steps", "eval_every", "checkpoint_every",
+                                "log_every", "threads", "device", "final_seeds", "final_episodes"})
+"""Options a resumed run may change (``--resume RUN --generations 200`` extends a run); every other option is the
+stored one, so the resumed run computes what the uninterrupted run would have."""
+
+
+def resumed_config(cls: type[C], config: Any, run_dir: Path, overrides: Collection[str] = ()) -> C:
+    """The stored config of ``run_dir`` with the fields named in ``overrides`` (a subset of
+    :data:`RESUME_OVERRIDABLE`) taken from ``config``; the device is taken from ``config`` unless it is "auto".
+    When anything changed, ``config.json`` is rewritten (atomically) so a later resume sees the new values."""
+    path = run_dir / "config.json"
+    record = json.loads(path.read_text())
+    stored = record["config"]
+    bad = sorted(set(overrides) - RESUME_OVERRIDABLE)
+    if bad:
+        raise ValueError(f"--resume: option(s) {bad} cannot change in a resumed run (they would change what it "
+                         f"computes); options that can: {sorted(RESUME_OVERRIDABLE)}")
+    new = dict(stored)
+    for name in overrides:
+        new[name] = getattr(config, name)
+    if config.device != "auto":
+        new["device"] = config.device
+    if new != stored and os.environ.get("RANK", "0") == "0":
+        record["config"] = new
+        write_json(path, record)
+    return cls(**new)
+
+
+def command_line() -> str:
+    """The command that started this process, as a user would type it (recorded in run folders and datasets)."""
+    args = " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if sys.argv and (sys.argv[0].endswith("torch-distill") or sys.argv[0].endswith("cli.py")):
+        return f"torch-distill {args}"
+    return f"{shlex.quote(sys.argv[0]) if sys.argv else 'python'} {args}".strip()
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Option values from a JSON file, or a TOML file (``.toml``), keyed by option (field) name."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"config file {path}: no such file")
     try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"device={device!r}: expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r}: CUDA is not available on this machine")
-    return dev
+        data = tomllib.loads(p.read_text()) if p.suffix == ".toml" else json.loads(p.read_text())
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        raise ValueError(f"config file {path}: cannot parse ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path}: expected a table of option names, got {type(data).__name__}")
+    return data
 
 
+def config_from_file(cls: type[C], path: str | os.PathLike) -> C:
+    """An instance of the dataclass ``cls`` with the values of the config file at ``path`` (every key must be a
+    field of ``cls``) and the field defaults for the rest."""
+    data = read_config_file(path)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"config file {path} has unknown option(s) {unknown}; valid: {sorted(names)}")
+    base = {f.name: f.default for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if f.default is not dataclasses.MISSING}
+    try:
+        return cls(**{**base, **data})
+    except TypeError as e:
+        raise ValueError(f"config file {path}: {e}") from None
+
+
+# ------------------------------------------------------------------------------------------ real-env evaluator
 class RealEnvEvaluator:
     """Evaluates populations of policies on a real env; caches one vector env per batch size."""
 
@@ -118,62 +212,15 @@ class RealEnvEvaluator:
         venv = self.venv(params.shape[0] * episodes)
         return evaluate_policies(net, params, venv, episodes, seed, self.normalizer, self.deterministic, self.max_steps)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The fixed normaliser (checkpointed: a resumed run evaluates exactly as the uninterrupted one)."""
+        return {"obs_mean": self.normalizer.mean, "obs_var": self.normalizer.var}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("obs_mean") is not None:
+            self.normalizer = ObsNormalizer(state["obs_mean"].to(self.device), state["obs_var"].to(self.device))
+
     def close(self) -> None:
         for v in self._venvs.values():
             v.close()
         self._venvs.clear()
-
-
-def make_run_dir(out: str, name: str | None, default_name: str, resume: str | None) -> Path:
-    """The run folder: ``resume`` if given (must hold a checkpoint), else ``out/name`` (must not exist yet)."""
-    if resume:
-        run_dir = Path(resume)
-        if not (run_dir / "checkpoint.pt").is_file():
-            raise FileNotFoundError(f"--resume {resume}: no checkpoint.pt in that folder")
-        return run_dir
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(out) / (name or f"{default_name}-{stamp}")
-    if (run_dir / "checkpoint.pt").exists():
-        raise FileExistsError(f"run folder {run_dir} already holds a run; use --resume {run_dir} or another --name")
-    return run_dir
-
-
-RESUME_OVERRIDABLE = frozenset({"generations", "max_minutes", "max_env_steps", "eval_every", "checkpoint_every",
-                                "log_every", "threads", "device", "final_seeds", "final_episodes"})
-"""Options a resumed run may change (``--resume RUN --generations 200`` extends a run); every other option is the
-stored one, so the resumed run computes what the uninterrupted run would have."""
-
-
-def resumed_config(cls: type, config: Any, run_dir: Path, overrides: Any = ()) -> Any:
-    """The stored config of ``run_dir`` with the fields named in ``overrides`` (a subset of
-    :data:`RESUME_OVERRIDABLE`) taken from ``config``; the device is taken from ``config`` unless it is "auto".
-    When anything changed, ``config.json`` is rewritten (atomically) so a later resume sees the new values."""
-    from torch_distill.io import write_json
-
-    path = run_dir / "config.json"
-    record = json.loads(path.read_text())
-    stored = record["config"]
-    bad = sorted(set(overrides) - RESUME_OVERRIDABLE)
-    if bad:
-        raise ValueError(f"--resume: option(s) {bad} cannot change in a resumed run (they would change what it "
-                         f"computes); options that can: {sorted(RESUME_OVERRIDABLE)}")
-    new = dict(stored)
-    for name in overrides:
-        new[name] = getattr(config, name)
-    if config.device != "auto":
-        new["device"] = config.device
-    if new != stored and os.environ.get("RANK", "0") == "0":
-        record["config"] = new
-        write_json(path, record)
-    return cls(**new)
-
-
-def command_line() -> str:
-    """The command that started this process, as a user would type it (recorded in run folders and datasets)."""
-    import shlex
-    import sys
-
-    args = " ".join(shlex.quote(a) for a in sys.argv[1:])
-    if sys.argv and (sys.argv[0].endswith("torch-distill") or sys.argv[0].endswith("cli.py")):
-        return f"torch-distill {args}"
-    return f"{shlex.quote(sys.argv[0]) if sys.argv else 'python'} {args}".strip()
