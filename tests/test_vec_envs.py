@@ -8,7 +8,7 @@ from torch_distill.envs.vec import make_vec_env, resolve_backend
 from torch_distill.es.strategies import make_strategy
 from torch_distill.evaluation import ObsNormalizer, evaluate_policies
 from torch_distill.policies import PolicyConfig, PolicyNet
-from torch_distill.runs import RealEnvEvaluator
+from torch_distill.evaluation import RealEnvEvaluator
 
 BACKENDS = ["native", "envpool", "gymnasium"]
 

@@ -5,7 +5,6 @@
   run gets back exactly the options it started with.
 * :func:`command_line`: the command recorded in run folders and saved files.
 * :func:`read_config_file`, :func:`config_from_file`: option values from a JSON or TOML file.
-* :class:`RealEnvEvaluator`: populations of policies evaluated on a real env (one cached vector env per batch size).
 """
 
 from __future__ import annotations
@@ -23,18 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import torch
-from torch import Tensor
 
-from torch_distill.envs.core import EnvSpec
-from torch_distill.envs.vec import make_vec_env, resolve_backend
-from torch_distill.evaluation import EvalResult, ObsNormalizer, estimate_obs_normalizer, evaluate_policies
 from torch_distill.io import write_json
-from torch_distill.policies import PolicyNet
 
 __all__ = [
     "RESUME_OVERRIDABLE",
-    "RealEnvEvaluator",
     "RunOptions",
     "command_line",
     "config_from_file",
@@ -183,44 +175,3 @@ def config_from_file(cls: type[C], path: str | os.PathLike) -> C:
 
 
 # ------------------------------------------------------------------------------------------ real-env evaluator
-class RealEnvEvaluator:
-    """Evaluates populations of policies on a real env; caches one vector env per batch size."""
-
-    def __init__(self, env_id: str, device: torch.device, backend: str = "auto", max_steps: int | None = None,
-                 deterministic: bool = False) -> None:
-        self.env_id = env_id
-        self.device = device
-        self.backend = resolve_backend(env_id, backend)
-        self.max_steps = max_steps
-        self.deterministic = deterministic
-        self._venvs: dict[int, Any] = {}
-        self.spec: EnvSpec = self.venv(1).spec
-        self.normalizer = ObsNormalizer()
-
-    def venv(self, num_envs: int) -> Any:
-        if num_envs not in self._venvs:
-            self._venvs[num_envs] = make_vec_env(self.env_id, num_envs, self.device, self.backend)
-        return self._venvs[num_envs]
-
-    def fit_normalizer(self, seed: int, num_envs: int = 64, steps: int = 200) -> ObsNormalizer:
-        """Estimate the fixed affine observation normaliser from random-action rollouts."""
-        self.normalizer = estimate_obs_normalizer(self.venv(num_envs), steps, seed).to(self.device)
-        return self.normalizer
-
-    def evaluate(self, net: PolicyNet, params: Tensor, episodes: int, seed: int) -> EvalResult:
-        """One episode per env for each of ``params [N, num_params]``, ``episodes`` envs each (CRN across N)."""
-        venv = self.venv(params.shape[0] * episodes)
-        return evaluate_policies(net, params, venv, episodes, seed, self.normalizer, self.deterministic, self.max_steps)
-
-    def state_dict(self) -> dict[str, Any]:
-        """The fixed normaliser (checkpointed: a resumed run evaluates exactly as the uninterrupted one)."""
-        return {"obs_mean": self.normalizer.mean, "obs_var": self.normalizer.var}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("obs_mean") is not None:
-            self.normalizer = ObsNormalizer(state["obs_mean"].to(self.device), state["obs_var"].to(self.device))
-
-    def close(self) -> None:
-        for v in self._venvs.values():
-            v.close()
-        self._venvs.clear()

@@ -22,7 +22,7 @@ from torch_distill import __version__
 from torch_distill.io import atomic_write
 from torch_distill.policies import PolicyConfig, PolicyNet, parse_hidden
 from torch_distill.runner import Streams, derive_seed
-from torch_distill.runs import RealEnvEvaluator
+from torch_distill.evaluation import RealEnvEvaluator
 from torch_distill.search import Candidate, ESOptions, Finished, SearchMethod, run_search
 
 __all__ = ["DirectESConfig", "DirectESProblem", "DirectESSearch", "run_direct_es"]

@@ -30,7 +30,7 @@ from torch_distill.evaluation import ObsNormalizer
 from torch_distill.io import Dataset, save_dataset
 from torch_distill.policies import PolicyConfig, PolicyNet, parse_hidden
 from torch_distill.runner import Streams, derive_seed
-from torch_distill.runs import RealEnvEvaluator
+from torch_distill.evaluation import RealEnvEvaluator
 from torch_distill.search import Candidate, ESOptions, Finished, SearchMethod, run_search
 
 __all__ = ["HadesConfig", "HadesProblem", "HadesSearch", "resolve_hades", "run_hades", "evaluate_dataset",
