@@ -23,7 +23,6 @@ from torch.func import grad
 
 from torch_distill.algorithms.bc import BCConfig, bc_loss, bc_train
 from torch_distill.algorithms.bc import auto_chunk_size
-from torch_distill.algorithms.common import RealEnvEvaluator
 from torch_distill.algorithms.hades import HadesConfig, HadesProblem, resolve_hades
 from torch_distill.envs.core import EnvSpec
 from torch_distill.es.optim import adam_init, adam_update
@@ -32,6 +31,7 @@ from torch_distill.io import write_json
 from torch_distill.log import format_table
 from torch_distill.policies import PolicyConfig, PolicyNet
 from torch_distill.runner import Streams, derive_seed
+from torch_distill.evaluation import RealEnvEvaluator
 
 CARTPOLE = EnvSpec("CartPole-v1", (4,), True, n_actions=2, max_episode_steps=500)
 

@@ -4,7 +4,7 @@
     python scripts/steps_to_solve.py runs/<run>/env_best.safetensors --real-steps 30000 --synthetic-steps 10000
 
 Both rows train ``--members`` DDQN agents (one vectorised population, Ferreira et al.'s CartPole hyperparameters:
-:func:`torch_distill.algorithms.solve.ferreira_ddqn_config`) and evaluate every agent greedily on the real env
+:func:`torch_distill.algorithms.rl.dqn.ferreira_ddqn_config`) and evaluate every agent greedily on the real env
 every ``--check-every`` training steps (``--eval-episodes`` episodes, same start states for all agents). An agent's
 steps to solve is the first check with mean return >= ``--threshold`` (CartPole-v0: 195). The table reports the
 fraction of agents that solved, the median steps (unsolved agents count as never) and the mean over solvers; the
@@ -14,14 +14,14 @@ JSON file holds every agent's curve. ``fewer steps`` = 1 - median(synthetic) / m
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
 
 import torch
 
-from torch_distill.algorithms.solve import dqn_steps_to_solve, ferreira_ddqn_config
+from torch_distill.algorithms.rl.dqn import ferreira_ddqn_config
+from torch_distill.algorithms.rl.solve import dqn_steps_to_solve
 from torch_distill.envs.synthetic import load_synthetic_env
 from torch_distill.envs.vec import make_native
 from torch_distill.io import write_json

@@ -1,6 +1,6 @@
 """Train a population of PPO agents on the batched torch MiniGrid and report greedy success rates.
 
-Issue 3 ("Use it"): a vectorised PPO trains on the native MiniGrid: DoorKey-5x5 success >= 0.9, Empty-8x8 >= 0.95.
+A vectorised PPO trains on the native MiniGrid: DoorKey-5x5 success >= 0.9, Empty-8x8 >= 0.95.
 
 Example::
 
@@ -23,9 +23,10 @@ import time
 
 import torch
 
-from torch_distill.algorithms.ppo import ActorCritic, PPOConfig, ppo_act, ppo_train
-from torch_distill.algorithms.rl_common import evaluate_greedy, make_keys
+from torch_distill.algorithms.rl.common import evaluate_greedy
+from torch_distill.algorithms.rl.ppo import ActorCritic, PPOConfig, ppo_act, ppo_train
 from torch_distill.envs.vec import make_native
+from torch_distill.keyed import make_keys
 
 
 class ScaledObs:
@@ -46,6 +47,14 @@ class ScaledObs:
     def step(self, state, action, generator, params=None):
         state, obs, reward, term, trunc = self.env.step(state, action, generator, params)
         return state, obs / self.scale, reward, term, trunc
+
+    def transition(self, state, action, generator, params=None):
+        state, obs, reward, term, trunc = self.env.transition(state, action, generator, params)
+        return state, obs / self.scale, reward, term, trunc
+
+    def reset_done(self, done, state, obs, generator, params=None):
+        state, obs = self.env.reset_done(done, state, obs * self.scale, generator, params)
+        return state, obs / self.scale
 
 
 def make_env(env_id: str, obs_scale: float):

@@ -37,9 +37,35 @@ class FixedResets:
         return self._tile(batch_size)
 
     def step(self, state, action, generator, params=None):
-        s, obs, r, term, trunc = self.inner.step(state, action, generator, params)
-        fresh, fobs = self._tile(action.shape[0])
-        done = term | trunc
-        s = type(s)(*(torch.where(done, f, x) for f, x in zip(fresh, s)))
-        return s, torch.where(done.unsqueeze(-1), fobs, obs), r, term, trunc
+        s, obs, r, term, trunc = self.transition(state, action, generator, params)
+        s, obs = self.reset_done(term | trunc, s, obs, generator, params)
+        return s, obs, r, term, trunc
+
+    def transition(self, state, action, generator, params=None):
+        """One step without auto-reset (the final observations of rows that end)."""
+        return self.inner.transition(state, action, generator, params)
+
+    def reset_done(self, done, state, obs, generator, params=None):
+        """Rows where ``done`` restart from the table."""
+        fresh, fobs = self._tile(done.shape[0])
+        s = type(state)(*(torch.where(done, f, x) for f, x in zip(fresh, state)))
+        return s, torch.where(done.unsqueeze(-1), fobs, obs)
+
+
+class NoFinalObs:
+    """An env exposing only ``reset``/``step`` (no ``transition``): learners fall back to treating truncation as an
+    end without bootstrap."""
+
+    def __init__(self, env) -> None:
+        self.env = env
+        self.spec = env.spec
+
+    def default_params(self, device="cpu"):
+        return self.env.default_params(device)
+
+    def reset(self, batch_size, generator, params=None):
+        return self.env.reset(batch_size, generator, params)
+
+    def step(self, state, action, generator, params=None):
+        return self.env.step(state, action, generator, params)
 

@@ -1,4 +1,4 @@
-"""The contextual-bandit best-response learner (algorithms/bandit.py).
+"""The contextual-bandit best-response learners (algorithms/rl/bandit.py).
 
 A hand-built SCB whose best action is known in closed form (``argmax_a -|a - s0 / 2| = clip(s0 / 2)``) checks the
 labels and the fit (argmax, gradient and critic methods); a hand-built reward with a local and a global maximum shows the
@@ -14,7 +14,8 @@ import pytest
 import torch
 from agent_envs import gen as _gen
 
-from torch_distill.algorithms.bandit import (
+from torch_distill.algorithms.rl import make_agent
+from torch_distill.algorithms.rl.bandit import (
     BanditConfig,
     BanditPolicy,
     bandit_act,
@@ -22,10 +23,13 @@ from torch_distill.algorithms.bandit import (
     bandit_train,
     candidate_actions,
 )
-from torch_distill.algorithms.synthetic_env import SynthEnvConfig, make_inner_algo, run_synth_env
-from torch_distill.envs.synthetic import SyntheticContextualBandit, SyntheticEnvParams, SyntheticMDP
+from torch_distill.algorithms.synthetic_env import SynthEnvConfig, run_synth_env
+from torch_distill.envs.synthetic import (
+    SyntheticContextualBandit,
+    SyntheticEnvParams,
+    SyntheticMDP,
+)
 from torch_distill.envs.vec import make_native
-
 
 
 def _half_s0_scb() -> tuple[SyntheticContextualBandit, torch.Tensor]:
@@ -65,8 +69,7 @@ def test_fitted_policy_plays_the_known_best_response():
     scb, genome = _half_s0_scb()
     params, metrics = bandit_train(BanditConfig(), scb, SyntheticEnvParams(genome.expand(2, -1)), _gen(1), 2)
     s = torch.randn(500, 3, generator=_gen(2)).clamp(-2.5, 2.5)
-    a = bandit_act(make_inner_algo("bandit", scb.real_spec, 10_000, (64, 64), "relu").act.args[0], params,
-                   s.expand(2, -1, -1))
+    a = make_agent("bandit", scb.real_spec, 10_000, (64, 64), "relu").act(params, s.expand(2, -1, -1))
     target = (s[:, 0] / 2).clamp(-2, 2)
     err = (a[..., 0] - target).abs().mean(-1)
     assert err.max() < 0.12, err
@@ -76,7 +79,7 @@ def test_fitted_policy_plays_the_known_best_response():
 
 def test_gradient_learner_plays_the_known_best_response():
     scb, genome = _half_s0_scb()
-    algo = make_inner_algo("dpg", scb.real_spec, 10_000, (64, 64), "relu")
+    algo = make_agent("dpg", scb.real_spec, 10_000, (64, 64), "relu")
     assert algo.config.method == "gradient"
     params, metrics = algo.train(algo.config, scb, SyntheticEnvParams(genome.expand(2, -1)), _gen(1), 2)
     s = torch.randn(500, 3, generator=_gen(2)).clamp(-2.5, 2.5)
@@ -90,7 +93,7 @@ def test_critic_learner_plays_the_known_best_response():
     """method='critic': a critic fitted to 10k random-action samples of the reward, then a policy climbing it, plays
     close to the closed-form best response; on discrete actions it labels contexts with the critic's argmax."""
     scb, genome = _half_s0_scb()
-    algo = make_inner_algo("critic", scb.real_spec, 10_000, (64, 64), "relu")
+    algo = make_agent("critic", scb.real_spec, 10_000, (64, 64), "relu")
     assert algo.config.method == "critic"
     params, metrics = algo.train(algo.config, scb, SyntheticEnvParams(genome.expand(2, -1)), _gen(1), 2)
     s = torch.randn(500, 3, generator=_gen(2)).clamp(-2.5, 2.5)
@@ -99,7 +102,7 @@ def test_critic_learner_plays_the_known_best_response():
     assert metrics["critic_loss"].max() < 0.05  # rewards in [-4, 0]
     cart = SyntheticContextualBandit(make_native("CartPole-v1").spec)
     g = cart.init_genome(_gen(7), 2)
-    algo = make_inner_algo("critic", cart.real_spec, 4_000, (64, 64), "tanh")
+    algo = make_agent("critic", cart.real_spec, 4_000, (64, 64), "tanh")
     params, _ = algo.train(algo.config, cart, SyntheticEnvParams(g), _gen(8), 2)
     obs = cart.initial_obs(g[0], torch.randn(300, 4, generator=_gen(9)))
     best = cart.scores(cart.split(g[:1])[1], obs.unsqueeze(0), cart.action_input(torch.arange(2)))[0].argmax(-1)
@@ -129,7 +132,7 @@ def test_gradient_learner_stops_at_a_local_maximum_argmax_does_not():
     torch.testing.assert_close(r, torch.tensor([8.5, 6.5, 9.5]))
     obs = torch.randn(200, 3, generator=_gen(5)).expand(2, -1, -1)
     for name, peak in [("bandit", 1.5), ("dpg", -1.5)]:  # fresh policies start near a = 0, left of the valley
-        algo = make_inner_algo(name, scb.real_spec, 10_000, (64, 64), "relu")
+        algo = make_agent(name, scb.real_spec, 10_000, (64, 64), "relu")
         params, _ = algo.train(algo.config, scb, SyntheticEnvParams(genome.expand(2, -1)), _gen(6), 2)
         a = algo.act(params, obs)[..., 0]
         assert (a - peak).abs().mean() < 0.15, (name, a.mean())
@@ -178,7 +181,7 @@ def test_bad_input():
     with pytest.raises(TypeError, match="SyntheticContextualBandit"):
         bandit_train(BanditConfig(), mdp, SyntheticEnvParams(mdp.init_genome(_gen(0), 1)), _gen(0), 1)
     with pytest.raises(ValueError, match="needs kind='scb'"):
-        make_inner_algo("bandit", real.spec, 1000, (64,), "tanh", kind="mdp")
+        make_agent("bandit", real.spec, 1000, (64,), "tanh", kind="mdp")
     with pytest.raises(ValueError, match="grid=1"):
         BanditConfig(grid=1)
     with pytest.raises(ValueError, match="num_states=0"):
@@ -186,7 +189,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="method='newton'"):
         BanditConfig(method="newton")
     with pytest.raises(ValueError, match="dpg .* needs a continuous action space"):
-        make_inner_algo("dpg", real.spec, 1000, (64,), "tanh")
+        make_agent("dpg", real.spec, 1000, (64,), "tanh")
     scb = SyntheticContextualBandit(real.spec)
     with pytest.raises(ValueError, match="expected 6"):
         bandit_train(BanditConfig(), scb, SyntheticEnvParams(scb.init_genome(_gen(0), 4)), _gen(0), 6)
@@ -194,7 +197,10 @@ def test_bad_input():
 
 def test_init_env_starts_the_search_from_a_saved_env(tmp_path):
     """--init-env: the ES mean starts at a saved env's genome; a different architecture or kind is refused."""
-    from torch_distill.algorithms.synthetic_env import SynthEnvProblem, make_synthetic_env
+    from torch_distill.algorithms.synthetic_env import (
+        SynthEnvProblem,
+        make_synthetic_env,
+    )
     from torch_distill.envs.synthetic import save_synthetic_env
 
     cfg = SynthEnvConfig(env="MountainCarContinuous-v0", algos="bandit", obs_scaling="bounds")
@@ -227,7 +233,12 @@ def test_bandit_sample_adds_bounded_shared_noise():
     # common random numbers: both members got the same noise draw wherever neither action was clipped
     inside = (a.abs() < 2).all(0)
     torch.testing.assert_close((a - greedy)[0][inside], (a - greedy)[1][inside])
-    algo = make_inner_algo("bandit", spec, 10_000, (16,), "relu", bandit_noise=0.3)
-    assert algo.sample is not None and make_inner_algo("bandit", spec, 10_000, (16,), "relu").sample is None
+    # as an inner algorithm: sampled fitness actions with bandit_noise > 0, greedy ones (nothing drawn) with 0
+    noisy = make_agent("bandit", spec, 10_000, (16,), "relu", bandit_noise=0.3)
+    torch.testing.assert_close(noisy.policy(False, _gen(1))(params, obs), a)
+    greedy_algo = make_agent("bandit", spec, 10_000, (16,), "relu")
+    gen = _gen(1)
+    torch.testing.assert_close(greedy_algo.policy(False, gen)(params, obs), greedy)
+    assert torch.equal(gen.get_state(), _gen(1).get_state())
     with pytest.raises(ValueError, match="bandit_noise=-0.1"):
         SynthEnvConfig(env="Pendulum-v1", algos="bandit", bandit_noise=-0.1).validate()

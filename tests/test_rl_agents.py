@@ -1,43 +1,42 @@
-"""Population-vectorised RL agents (PPO, DQN/DDQN) and their shared pieces.
+"""Population-vectorised RL agents (PPO, DQN/DDQN, TD3/DDPG), their registry and their shared pieces.
 
-CI tests: keyed RNG, networks, GAE, HL-Gauss/two-hot targets, hyperparameter sampling, vmapped-vs-sequential
-equivalence, determinism, bad input, and short learning runs with real thresholds. Longer learning runs are marked
-``slow`` (``pytest -m slow tests/test_rl_agents.py``).
+CI tests: keyed RNG, networks, GAE, HL-Gauss/two-hot targets, time-limit bootstrapping, hyperparameter sampling, the
+registry contract over every agent, the one off-policy loop, vmapped-vs-sequential equivalence, determinism, bad
+input, and short learning runs with real thresholds. Longer learning runs are marked ``slow``
+(``pytest -m slow tests/test_rl_agents.py``).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import time
 
 import pytest
 import torch
-from agent_envs import FixedResets
+from agent_envs import FixedResets, NoFinalObs
 
-from torch_distill.algorithms.dqn import DQNConfig, dqn_act, dqn_train, make_qnetwork
-from torch_distill.algorithms.ppo import ActorCritic, PPOConfig, ppo_act, ppo_train
-from torch_distill.algorithms.rl_common import (
-    FlatMLP,
+from torch_distill.algorithms.rl import AGENTS, evaluate_greedy, make_agent
+from torch_distill.algorithms.rl.common import EnvStepper, linear_schedule
+from torch_distill.algorithms.rl.dqn import DQNConfig, dqn_act, dqn_train, make_qnetwork
+from torch_distill.algorithms.rl.hparams import (
     LogUniform,
     Uniform,
-    evaluate_greedy,
-    fold_in,
+    sample_hparams,
+    with_hparams,
+)
+from torch_distill.algorithms.rl.off_policy import off_policy_train
+from torch_distill.algorithms.rl.ppo import ActorCritic, PPOConfig, ppo_act, ppo_train
+from torch_distill.algorithms.rl.returns import (
+    bootstrap_truncated,
     gae,
     histogram_mean,
     hl_gauss_support,
     hl_gauss_target,
-    linear_schedule,
-    make_keys,
-    normal,
-    permutation,
-    randint,
-    sample_hparams,
     two_hot_target,
-    uniform,
-    with_hparams,
 )
-from torch_distill.algorithms.td3 import (
+from torch_distill.algorithms.rl.td3 import (
     TD3Config,
     TD3Nets,
     ddpg_config,
@@ -45,6 +44,17 @@ from torch_distill.algorithms.td3 import (
     td3_train,
 )
 from torch_distill.envs.classic_control import make_classic_control
+from torch_distill.envs.core import step_with_final_obs
+from torch_distill.envs.synthetic import SyntheticContextualBandit, SyntheticEnvParams
+from torch_distill.keyed import (
+    fold_in,
+    make_keys,
+    normal,
+    permutation,
+    randint,
+    uniform,
+)
+from torch_distill.nets import FlatMLP
 
 
 def _assert_tree_close(a, b):
@@ -122,6 +132,109 @@ def test_linear_schedule():
     torch.testing.assert_close(linear_schedule(s, e, torch.tensor([0.0, 10.0]), 0), torch.tensor([0.1, 0.5]))
 
 
+# ---------------------------------------------------------------------------------------------------- time limits
+def test_bootstrap_truncated_hand_computed():
+    r = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    v = torch.tensor([10.0, 20.0, 30.0, 40.0])
+    term = torch.tensor([False, True, True, False])
+    trunc = torch.tensor([False, False, True, True])
+    # only the truncated-not-terminated step bootstraps; terminated ends the return
+    torch.testing.assert_close(bootstrap_truncated(r, v, torch.tensor(0.5), term, trunc), torch.tensor([1.0, 2.0, 3.0, 24.0]))
+
+
+def test_env_stepper_final_obs_and_fallback():
+    env = make_classic_control("Pendulum-v1", max_episode_steps=3)
+    stepper, fallback = EnvStepper(env), EnvStepper(NoFinalObs(env))
+    assert stepper.final_obs and not fallback.final_obs
+    state, obs = env.reset(4, torch.Generator().manual_seed(0))
+    g1, g2, g3 = (torch.Generator().manual_seed(1) for _ in range(3))
+    a = torch.zeros(4, 1)
+    for t in range(3):
+        out, ref, old = stepper(state, a, g1), step_with_final_obs(env, state, a, g2), fallback(state, a, g3)
+        for x, y in zip(out, ref):
+            torch.testing.assert_close(x, y)
+        torch.testing.assert_close(old.obs, out.obs)  # env.step gives the same state and obs
+        torch.testing.assert_close(old.final_obs, old.obs)  # no final observation without transition
+        if t < 2:
+            torch.testing.assert_close(out.final_obs, out.obs)
+        state = out.state
+    assert out.truncated.all() and not out.terminated.any()
+    nxt, final, *_ = env.transition(ref.state, a, g2)  # the final obs is the pre-reset one, not the reset one
+    assert not torch.allclose(out.final_obs, out.obs)
+
+
+class _RecordingLearner:
+    """An off-policy learner that acts with zeros and records what the loop stores in the replay buffer."""
+
+    metric_names = ("updates",)
+
+    def __init__(self, m: int) -> None:
+        self.params = torch.zeros(m, 1)
+        self.buffers: list[tuple[torch.Tensor, ...]] = []
+        self.count = torch.zeros(m)
+
+    def explore(self, step, key, obs):
+        return torch.zeros(*obs.shape[:2], 1)
+
+    def update(self, key, index, buffer):
+        self.count = self.count + 1
+        self.buffers.append((buffer.obs.clone(), buffer.next_obs.clone(), buffer.terminated.clone(),
+                             buffer.weight.clone(), buffer.size))
+
+    def metrics(self):
+        return (self.count,)
+
+    def log(self):
+        return {}
+
+
+@pytest.mark.parametrize("final_obs", [True, False])
+def test_off_policy_loop_stores_final_observations(final_obs):
+    """Time limits: ``next_obs`` of a truncated row is the observation before the auto-reset (weight 1, bootstrap
+    mask 0); an env without ``transition`` stores the reset observation with weight 0."""
+    env = FixedResets("Pendulum-v1", 2, max_episode_steps=3)
+    run_env = env if final_obs else NoFinalObs(env)
+    cfg = TD3Config(total_timesteps=8, num_envs=2, buffer_size=8, batch_size=2, learning_starts=0, metrics_interval=4)
+    learner = _RecordingLearner(1)
+    metrics = off_policy_train(cfg, learner, run_env, None, torch.Generator(), make_keys(0, 1), (1,), torch.float32)
+    torch.testing.assert_close(metrics["updates"], torch.tensor([[2.0], [4.0]]))
+    torch.testing.assert_close(metrics["env_steps"], torch.tensor([4, 8]))
+    obs, next_obs, term, weight, size = learner.buffers[-1]
+    assert size == 8 and not term.any()
+    # a reference rollout with the same (zero) actions
+    state, o = env.reset(2, torch.Generator())
+    for t in range(4):
+        st = step_with_final_obs(env, state, torch.zeros(2, 1), torch.Generator())
+        torch.testing.assert_close(obs[0, 2 * t:2 * t + 2], o)
+        ended = st.truncated
+        assert bool(ended.all()) == (t == 2)
+        expected_next = st.final_obs if final_obs else st.obs
+        torch.testing.assert_close(next_obs[0, 2 * t:2 * t + 2], expected_next)
+        torch.testing.assert_close(weight[0, 2 * t:2 * t + 2], (torch.ones(2) if final_obs else (~ended).float()))
+        state, o = st.state, st.obs
+
+
+def test_truncation_bootstrap_changes_only_truncated_runs():
+    """The learners take the bootstrap path only at time limits: without any truncation the run equals the
+    fallback's; with truncations (Pendulum never terminates) it differs."""
+    for agent, cfg, env_id, kw in (
+        ("ppo", PPOConfig(total_timesteps=64, num_envs=2, num_steps=32, update_epochs=1, num_minibatches=2, hidden=(8,)),
+         "CartPole-v1", {}),
+        ("dqn", DQNConfig(total_timesteps=60, num_envs=2, buffer_size=60, batch_size=8, learning_starts=10,
+                          hidden=(8,), metrics_interval=30), "CartPole-v1", {}),
+    ):
+        env = FixedResets(env_id, 2, **kw)
+        a = AGENTS[agent].train(cfg, env, None, torch.Generator(), 2, make_keys(0, 2))
+        b = AGENTS[agent].train(cfg, NoFinalObs(env), None, torch.Generator(), 2, make_keys(0, 2))
+        assert not (a[1]["episode_length"] >= 500).any()
+        torch.testing.assert_close(a[0], b[0], rtol=0, atol=0)
+    pend = FixedResets("Pendulum-v1", 2, max_episode_steps=8)
+    cfg = PPOConfig(total_timesteps=64, num_envs=2, num_steps=16, update_epochs=1, num_minibatches=2, hidden=(8,))
+    a = ppo_train(cfg, pend, None, torch.Generator(), 1, make_keys(0, 1))[0]
+    b = ppo_train(cfg, NoFinalObs(pend), None, torch.Generator(), 1, make_keys(0, 1))[0]
+    assert not torch.allclose(a, b)
+
+
 # ---------------------------------------------------------------------------------------------------- HL-Gauss
 def test_hl_gauss_target_hand_computed_and_decoding():
     edges, centres = hl_gauss_support(0.0, 4.0, 4)
@@ -167,6 +280,55 @@ def test_sample_hparams_and_with_hparams():
     assert cfg.lr is hp["lr"]
     with pytest.raises(ValueError, match="not fields"):
         with_hparams(PPOConfig(), {"learning_rate": hp["lr"]})
+
+
+# ---------------------------------------------------------------------------------------------------- registry
+_TRAIN_PARAMS = ["config", "env", "env_params", "generator", "num_members", "keys", "init_params", "callback", "logger"]
+
+
+@pytest.mark.parametrize("name", list(AGENTS))
+def test_registry_contract(name):
+    """Every agent: the same train signature, a working inner-loop config on an SCB of its action space, a callback
+    with the trained parameters, init_params honoured, and action functions bound to the config's networks."""
+    agent = AGENTS[name]
+    assert [p for p in inspect.signature(agent.train).parameters] == _TRAIN_PARAMS
+    real = make_classic_control("Pendulum-v1" if agent.action_spaces == ("continuous",) else "CartPole-v1")
+    algo = make_agent(name, real.spec, 200, (8,), "tanh")
+    assert algo.name == name and algo.agent is agent and algo.num_envs >= 1
+    scb = SyntheticContextualBandit(real.spec, latent_period=algo.num_envs)
+    genomes = scb.init_genome(torch.Generator().manual_seed(0), 2).repeat_interleave(algo.num_envs, dim=0)
+    seen = []
+    params, metrics = algo.train(algo.config, scb, SyntheticEnvParams(genomes), torch.Generator().manual_seed(1), 2,
+                                 make_keys(3, 2), callback=lambda steps, p: seen.append((steps, p.shape)))
+    assert params.dim() == 2 and params.shape[0] == 2 and torch.isfinite(params).all()
+    assert seen and seen[-1][1] == params.shape
+    if "env_steps" in metrics:  # RL agents call back at every metrics record; the bandit learners once, at the end
+        assert [st for st, _ in seen][-1] == int(metrics["env_steps"][-1])
+    again, _ = algo.train(algo.config, scb, SyntheticEnvParams(genomes), torch.Generator().manual_seed(1), 2,
+                          make_keys(3, 2), init_params=params)
+    assert again.shape == params.shape and not torch.equal(again, params)
+    obs = torch.randn(2, 5, real.spec.obs_dim, generator=torch.Generator().manual_seed(4))
+    shape = (2, 5) if real.spec.discrete else (2, 5, real.spec.action_dim)
+    assert algo.act(params, obs).shape == shape
+    assert algo.policy(True, torch.Generator())(params, obs).shape == shape
+    sampled = algo.policy(False, torch.Generator().manual_seed(5))(params, obs)
+    assert sampled.shape == shape
+    if agent.sample is None:  # a deterministic policy acts greedily either way
+        torch.testing.assert_close(sampled, algo.act(params, obs))
+    cfg, hp = algo.sample_config(2, torch.Generator().manual_seed(6), shared=True)
+    assert set(hp) >= set(algo.space)
+
+
+def test_make_agent_bad_input():
+    cart, pend = make_classic_control("CartPole-v1").spec, make_classic_control("Pendulum-v1").spec
+    with pytest.raises(ValueError, match="unknown inner algorithm 'a2c'"):
+        make_agent("a2c", cart, 1000, (8,), "tanh")
+    with pytest.raises(ValueError, match="dqn .* cannot act in a continuous action space"):
+        make_agent("dqn", pend, 1000, (8,), "tanh")
+    with pytest.raises(ValueError, match="td3 .* cannot act in a discrete action space"):
+        make_agent("td3", cart, 1000, (8,), "tanh")
+    ddqn = make_agent("dqn", cart, 1000, (8,), "tanh", kind="mdp")
+    assert ddqn.config.hidden == (57,) and ddqn.structural and set(ddqn.space) == {"lr"}
 
 
 # ---------------------------------------------------------------------------------------------------- vmap == sequential
@@ -279,7 +441,7 @@ def test_bad_input_is_reported():
 
 def test_evaluate_greedy_common_random_numbers():
     env = make_classic_control("CartPole-v1")
-    push_right = lambda params, obs: torch.ones(obs.shape[:2], dtype=torch.int64)  # noqa: E731
+    push_right = lambda params, obs: torch.ones(obs.shape[:2], dtype=torch.int64)
     r = evaluate_greedy(push_right, torch.zeros(3, 1), env, 5, torch.Generator().manual_seed(0))
     assert r.shape == (3, 5)
     assert torch.equal(r[0], r[1]) and torch.equal(r[0], r[2])  # same initial states for every member
@@ -316,7 +478,7 @@ _DQN_CARTPOLE = dict(num_envs=4, batch_size=64, lr=2.3e-3, learning_starts=1000,
 def test_dqn_learns_cartpole_long():
     """2 DDQN agents x 50k env steps, (256, 256) network: mean greedy return >= 400.
 
-    Measured: greedy 500.0 / 437.6 (16 episodes each), 635 s wall with 1 thread on a heavily shared machine.
+    Measured: greedy 500.0 / 500.0 (32 episodes each), 178 s wall with 1 thread on a shared 2-core machine.
     """
     env = make_classic_control("CartPole-v1")
     cfg = DQNConfig(total_timesteps=50_000, buffer_size=50_000, gradient_steps=128, hidden=(256, 256), **_DQN_CARTPOLE)
@@ -330,7 +492,7 @@ def test_dqn_learns_cartpole_long():
 def test_dqn_learns_cartpole():
     """2 DDQN agents x 20k env steps, (64, 64) network: mean greedy return >= 120 (random play: ~22).
 
-    Measured: greedy 195.5 / 137.1 (16 episodes each), 42 s wall with 1 thread on a shared machine.
+    Measured: greedy 187.1 / 140.5 (32 episodes each), 26 s wall with 1 thread on a shared machine.
     """
     env = make_classic_control("CartPole-v1")
     cfg = DQNConfig(total_timesteps=20_000, buffer_size=20_000, gradient_steps=64, hidden=(64, 64), **_DQN_CARTPOLE)
@@ -345,7 +507,7 @@ def test_dqn_learns_cartpole():
 def test_ppo_continuous_learns_pendulum():
     """2 PPO (Gaussian) agents x 200k env steps on the native Pendulum-v1: mean greedy return >= -200.
 
-    Measured: greedy -103 / -99 (16 episodes each), 643 s wall with 1 thread on a heavily shared 2-core machine.
+    Measured: greedy -155 / -150 (32 episodes each), 168 s wall with 1 thread on a shared 2-core machine.
     """
     env = make_classic_control("Pendulum-v1")
     cfg = PPOConfig(total_timesteps=200_000, num_envs=8, num_steps=256, update_epochs=10, num_minibatches=32, lr=1e-3,
@@ -361,7 +523,7 @@ def test_ppo_continuous_learns_pendulum():
 def test_td3_learns_pendulum():
     """2 TD3 agents x 15k env steps on the native Pendulum-v1: mean greedy return >= -200.
 
-    Measured: greedy -88.9 / -83.2 (16 episodes each), 836 s wall with 1 thread on a heavily shared machine.
+    Measured: greedy -144.7 / -139.7 (32 episodes each), 399 s wall with 1 thread on a shared 2-core machine.
     """
     env = make_classic_control("Pendulum-v1")
     cfg = TD3Config(total_timesteps=15_000, learning_starts=1_000)

@@ -1,4 +1,4 @@
-"""SAC (discrete and continuous) for a population: :mod:`torch_distill.algorithms.sac`.
+"""SAC (discrete and continuous) for a population: :mod:`torch_distill.algorithms.rl.sac`.
 
 CI tests: the squashed-Gaussian log-probability against ``torch.distributions``, the discrete losses against a hand
 computation, vmapped-vs-sequential equivalence (CartPole-v1, Pendulum-v1), determinism, bad input, finiteness at
@@ -16,8 +16,9 @@ import pytest
 import torch
 from agent_envs import FixedResets
 
-from torch_distill.algorithms.rl_common import evaluate_greedy, make_keys, with_hparams
-from torch_distill.algorithms.sac import (
+from torch_distill.algorithms.rl.common import evaluate_greedy
+from torch_distill.algorithms.rl.hparams import with_hparams
+from torch_distill.algorithms.rl.sac import (
     SACConfig,
     SACNets,
     _actor_loss,
@@ -28,6 +29,7 @@ from torch_distill.algorithms.sac import (
 from torch_distill.envs.classic_control import make_classic_control
 from torch_distill.envs.core import EnvSpec
 from torch_distill.envs.synthetic import SCBParams, SyntheticContextualBandit
+from torch_distill.keyed import make_keys
 
 
 def _greedy(cfg: SACConfig, params: torch.Tensor, env_id: str, episodes: int = 16) -> torch.Tensor:
@@ -181,13 +183,15 @@ _PENDULUM_FAST = dict(hidden=(64, 64), batch_size=128, lr_actor=1e-3, learning_s
 
 
 def test_sac_learns_pendulum():
-    """2 SAC agents x 4k env steps (3.5k updates) on the native Pendulum-v1: mean greedy return >= -450
+    """2 SAC agents x 5k env steps (4.5k updates) on the native Pendulum-v1: mean greedy return >= -450
     (random play: about -1200).
 
-    Measured (1 thread, shared machine, ~22 s each): keys 0: -149 / -373; keys 1: -155 / -157; keys 2: -148 / -138.
+    Measured (1 thread, 16 episodes per agent): keys 0: -132 / -137; keys 1: -586 / -129; keys 2: -344 / -129. At 4k
+    steps one agent of two often still fails to swing up from some starts (keys 0: -158 / -846, keys 1: -269 / -146,
+    keys 2: -205 / -408), too close to the threshold for a CI test.
     """
     env = make_classic_control("Pendulum-v1")
-    cfg = SACConfig(total_timesteps=4_000, **_PENDULUM_FAST)
+    cfg = SACConfig(total_timesteps=5_000, **_PENDULUM_FAST)
     t0 = time.time()
     params, metrics = sac_train(cfg, env, None, torch.Generator().manual_seed(0), 2, keys=make_keys(0, 2))
     ret = _greedy(cfg, params, "Pendulum-v1")
@@ -200,7 +204,7 @@ def test_sac_learns_pendulum_long():
     """2 SAC agents x 8k env steps with the DEFAULT config ((256, 256), batch 256, CleanRL learning rates):
     mean greedy return >= -200.
 
-    Measured: greedy -133.7 / -132.4 (16 episodes each), 170 s wall with 1 thread on a shared 2-core machine.
+    Measured: greedy -133.2 / -129.1 (16 episodes each), 278 s wall with 1 thread on a shared 2-core machine.
     """
     env = make_classic_control("Pendulum-v1")
     cfg = SACConfig(total_timesteps=8_000)

@@ -7,7 +7,8 @@ import sys
 import pytest
 import torch
 
-from torch_distill.algorithms.solve import dqn_steps_to_solve, ferreira_ddqn_config
+from torch_distill.algorithms.rl.dqn import ferreira_ddqn_config
+from torch_distill.algorithms.rl.solve import dqn_steps_to_solve
 from torch_distill.envs.synthetic import SyntheticMDP, save_synthetic_env
 from torch_distill.envs.vec import make_native
 
@@ -47,7 +48,10 @@ def test_shipped_mdp_trains_ddqn_to_solve_cartpole_fast():
     """The shipped neural MDP (Ferreira et al.'s kind): DDQN agents with the reference hyperparameters trained for
     2000 synthetic steps solve the real CartPole-v0 (measured over 16 agents: median 750 synthetic steps to solve vs
     7875 real-env steps; see the file's metadata)."""
-    from torch_distill.envs.synthetic import load_synthetic_env, read_synthetic_env_metadata
+    from torch_distill.envs.synthetic import (
+        load_synthetic_env,
+        read_synthetic_env_metadata,
+    )
 
     meta = read_synthetic_env_metadata("MDP-CartPole-v0")
     sts = meta["steps_to_solve"]["result"]
@@ -56,6 +60,7 @@ def test_shipped_mdp_trains_ddqn_to_solve_cartpole_fast():
     real = make_native("CartPole-v0")
     res = dqn_steps_to_solve(ferreira_ddqn_config(2000), mdp, real, members=4, seed=11, check_every=1000,
                              eval_episodes=10)
+    print(f"DDQN on MDP-CartPole-v0: final real returns {res.final_returns}, steps to solve {res.steps_to_solve}")
     assert sum(res.final_returns) / 4 >= 180, res.final_returns
     assert res.solved_fraction >= 0.75, res.steps_to_solve
 
@@ -74,4 +79,5 @@ def test_shipped_reward_network_speeds_up_ddqn():
     plain = dqn_steps_to_solve(ferreira_ddqn_config(3000), real, real, **kw)
     mean_learned = sum(learned.final_returns) / 4
     mean_plain = sum(plain.final_returns) / 4
+    print(f"DDQN on RewardNet-CartPole-v1: {learned.final_returns}; on the real reward: {plain.final_returns}")
     assert mean_learned >= 350 and mean_learned >= 2 * mean_plain, (learned.final_returns, plain.final_returns)

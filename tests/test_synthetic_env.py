@@ -274,7 +274,7 @@ def test_scb_quadratic_reward_head(tmp_path):
     """reward_head='quadratic': r(s, a) = v - sum softplus(c) ((a - mu) / h)^2 with mu = mid + h tanh(m), checked by
     hand from the network outputs; mu(s) is the maximiser (the bandit grid's argmax is the grid point nearest it);
     files record the head (format version 3) and load back; discrete envs and bad names are refused."""
-    from torch_distill.algorithms.bandit import candidate_actions
+    from torch_distill.algorithms.rl.bandit import candidate_actions
     from torch_distill.envs.synthetic import read_synthetic_env_metadata
 
     env = _scb("MountainCarContinuous-v0", reward_head="quadratic")

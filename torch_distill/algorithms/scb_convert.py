@@ -7,7 +7,7 @@ conversion keeps what the SCB teaches -- the policy a best-response learner fits
 a form every learner reads alike:
 
 1. train the source SCB's best-response learner (``bandit``, ``dpg`` or ``critic``, see
-   :mod:`torch_distill.algorithms.bandit`) on it: policy ``pi``;
+   :mod:`torch_distill.algorithms.rl.bandit`) on it: policy ``pi``;
 2. collect real states: ``episodes`` real-env episodes of ``pi`` with Gaussian exploration noise (``noise`` x the
    action half-range), every visited state;
 3. a new SCB (same widths, activation and latent size; observation scaling ``box`` or ``bounds``;
@@ -28,7 +28,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from torch_distill.algorithms.synthetic_env import BANDIT_METHODS, make_inner_algo
+from torch_distill.algorithms.rl import make_agent
+from torch_distill.algorithms.rl.bandit import BANDIT_METHODS
 from torch_distill.envs.synthetic import SyntheticContextualBandit, SyntheticEnvParams, observation_scaling
 
 __all__ = ["convert_scb"]
@@ -89,7 +90,7 @@ def convert_scb(
         raise ValueError(f"curvature={curvature!r}: expected a positive number")
     gen = torch.Generator(device=dev).manual_seed(seed)
 
-    algo = make_inner_algo(learner, spec, 10_000, (64, 64), "relu")
+    algo = make_agent(learner, spec, 10_000, (64, 64), "relu")
     pi, _ = algo.train(algo.config, src, SyntheticEnvParams(src.genome.to(dev).unsqueeze(0)), gen, 1)
 
     def act(obs: Tensor) -> Tensor:

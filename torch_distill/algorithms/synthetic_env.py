@@ -8,16 +8,15 @@ networks' default initialisation).
 
 Inner loop (:class:`SynthEnvProblem`): every candidate env trains ``agents`` fresh RL agents for exactly
 ``inner_steps`` synthetic steps -- all candidates x agents at once, as one population of the vectorised agents
-(:func:`~torch_distill.algorithms.ppo.ppo_train`, :func:`~torch_distill.algorithms.dqn.dqn_train`,
-:func:`~torch_distill.algorithms.sac.sac_train`, :func:`~torch_distill.algorithms.td3.td3_train`): member ``m``'s
-env rows carry genome ``m`` as env params. The algorithm changes every generation (round-robin over ``algos``;
+(the agents of :data:`torch_distill.algorithms.rl.AGENTS`: PPO, DQN, SAC, TD3/DDPG and the SCB best-response
+learners, one registry entry each): member ``m``'s env rows carry genome ``m`` as env params. The algorithm changes every generation (round-robin over ``algos``;
 SCB default ``ppo,dqn`` / ``ppo,td3``, MDP/reward default DDQN with Ferreira et al.'s hyperparameters) and its
 hyperparameters are re-sampled every generation: from the SCB reference's lists, or log-uniformly in ``[x/3, 3x]``
 for lr, batch size and width (MDP/reward; network shapes are drawn once per generation). Common random numbers: in
 a generation every candidate gets the same hyperparameters, the same agent keys, the same synthetic-env draws and the
 same real-env start states and action noise.
 
-Fitness: the trained agents' mean return on the native real env (:func:`~torch_distill.algorithms.rl_common.
+Fitness: the trained agents' mean return on the native real env (:func:`~torch_distill.algorithms.rl.common.
 evaluate_greedy` with PPO/SAC actions sampled unless ``deterministic_eval``, ``episodes`` episodes per agent,
 optional linear horizon curriculum ``horizon_start -> max_steps``).
 """
@@ -25,37 +24,19 @@ optional linear horizon curriculum ``horizon_start -> max_steps``).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
 
-from torch_distill.algorithms.bandit import BanditConfig, BanditPolicy, bandit_act, bandit_sample, bandit_train
-from torch_distill.algorithms.common import RunOptions
-from torch_distill.algorithms.dqn import DQNConfig, dqn_act, dqn_train, make_qnetwork
-from torch_distill.algorithms.ppo import ActorCritic, PPOConfig, ppo_act, ppo_sample, ppo_train
-from torch_distill.algorithms.rl_common import (
-    LogUniform,
-    check_ints,
-    evaluate_greedy,
-    make_keys,
-    sample_hparams,
-    with_hparams,
-)
-from torch_distill.algorithms.sac import SACConfig, SACNets, sac_act, sac_sample, sac_train
-from torch_distill.algorithms.td3 import (
-    TD3Config,
-    TD3Nets,
-    ddpg_config,
-    td3_act,
-    td3_train,
-)
-from torch_distill.envs.core import EnvSpec, FunctionalEnv
+from torch_distill.algorithms.rl import AGENTS, InnerAlgo, make_agent
+from torch_distill.algorithms.rl.common import evaluate_greedy
+from torch_distill.algorithms.rl.hparams import check_ints
+from torch_distill.envs.core import FunctionalEnv
 from torch_distill.envs.synthetic import (
     RewardNetworkEnv,
     SyntheticContextualBandit,
@@ -65,8 +46,10 @@ from torch_distill.envs.synthetic import (
     load_synthetic_env,
     observation_scaling,
 )
+from torch_distill.keyed import make_keys
 from torch_distill.policies import parse_hidden
 from torch_distill.runner import Streams, derive_seed
+from torch_distill.search import Candidate, ESOptions, Finished, SearchMethod, run_search
 
 __all__ = [
     "INNER_ALGOS",
@@ -76,12 +59,11 @@ __all__ = [
     "SynthEnvProblem",
     "evaluate_synthetic_env",
     "iqm",
-    "make_inner_algo",
     "run_synth_env",
 ]
 
-INNER_ALGOS = ("ppo", "dqn", "sac", "td3", "ddpg", "bandit", "dpg", "critic")
-BANDIT_METHODS = {"bandit": "argmax", "dpg": "gradient", "critic": "critic"}  # best-response learners of an SCB
+INNER_ALGOS = tuple(AGENTS)
+"""Inner algorithm names: the agents of :data:`torch_distill.algorithms.rl.AGENTS`."""
 
 # stream ids of derive_seed private to this module (runner.Streams uses 1..7)
 _HPARAMS = 101
@@ -89,30 +71,9 @@ _AGENTS = 102
 _SYNTH = 103
 _ACTIONS = 104
 
-_LR = [1e-2, 5e-3, 1e-3, 5e-4, 1e-4]
-_GAMMA = [1.0, 0.99, 0.95, 0.9, 0.8]
-# Hyperparameter lists of the SCB reference (synthetic-gymnax configs), in this library's conventions: ``tau`` is the
-# step towards the online net (the reference lists the Polyak keep-rate 1 - tau); noise scales are fractions of the
-# action half-range.
-HPARAM_SPACES: dict[str, dict[str, list[float]]] = {
-    "ppo": {"lr": _LR, "gamma": _GAMMA, "gae_lambda": [1.0, 0.95, 0.9, 0.8, 0.5], "clip_eps": [0.1, 0.2, 0.3, 0.4, 0.5],
-            "ent_coef": [0.0, 0.01, 0.05, 0.1, 0.5], "vf_coef": [0.0, 0.5, 1.0, 1.5, 2.0]},
-    "dqn": {"lr": _LR, "gamma": _GAMMA, "eps_end": [0.01, 0.05, 0.1, 0.2], "double": [1.0, 0.0]},
-    "td3": {"lr_actor": _LR, "gamma": _GAMMA, "tau": [0.01, 0.05, 0.1, 0.3, 0.2],
-            "exploration_noise": [0.1, 0.3, 0.5, 0.7, 0.9], "policy_noise": [0.1, 0.3, 0.5, 0.7, 0.9],
-            "noise_clip": [0.1, 0.4, 0.7, 1.0, 1.3]},
-    "ddpg": {"lr_actor": _LR, "gamma": _GAMMA, "tau": [0.01, 0.05, 0.1, 0.3, 0.2],
-             "exploration_noise": [0.1, 0.3, 0.5, 0.7, 0.9]},
-    # discrete SAC also samples the target-entropy ratio (its target is ratio * log n_actions)
-    "sac": {"lr_actor": _LR, "gamma": _GAMMA, "tau": [0.01, 0.05, 0.1, 0.3, 0.2]},
-    "sac_discrete": {"lr_actor": _LR, "gamma": _GAMMA, "tau": [0.01, 0.05, 0.1, 0.3, 0.2],
-                     "target_entropy_scale": [0.1, 0.3, 0.5, 0.7, 0.9]},
-}
-"""Per-algorithm hyperparameter lists sampled every inner loop (continuous PPO drops lr 1e-2, as the reference)."""
-
 
 @dataclass
-class SynthEnvConfig(RunOptions):
+class SynthEnvConfig(ESOptions):
     """Evolve a synthetic contextual bandit on which RL agents train in ``inner_steps`` synthetic steps.
 
     Defaults follow the SCB reference (SNES sigma 0.05, temperature 0; 32-unit sub-networks; 10k synthetic steps;
@@ -133,7 +94,7 @@ class SynthEnvConfig(RunOptions):
     sac, which costs 20-40x a PPO/DQN generation on CPU -- add it explicitly, or evaluate it as a held-out
     learner); dqn (DDQN with the Ferreira et al. hyperparameters) or td3 (mdp, reward). Stored resolved in
     config.json. bandit (scb only; not a reference algorithm): the contextual bandit's best-response learner of
-    :mod:`torch_distill.algorithms.bandit` -- a policy fitted to argmax_a r(s, a) at the SCB's states, no RL noise
+    :mod:`torch_distill.algorithms.rl.bandit` -- a policy fitted to argmax_a r(s, a) at the SCB's states, no RL noise
     and ~1 s per generation; the RL algorithms are then held-out learners of the found SCB. dpg (scb, continuous;
     not a reference algorithm): its gradient-ascent variant, a fresh policy climbing r(s, pi(s)) as an actor with a
     perfect critic would (it stops at local maxima as TD3/DDPG actors do). critic (scb; not a reference
@@ -209,10 +170,12 @@ class SynthEnvConfig(RunOptions):
     final_seeds: int = 8
     """Agents per algorithm (random hyperparameters each) for the final evaluation of the saved envs."""
 
+    strategy_fields: ClassVar[tuple[str, ...]] = ("temperature",)
+
     def validate(self) -> None:
-        self.validate_run_options()
-        check_ints(self, ["inner_steps", "agents", "popsize", "generations", "eval_agents", "ppo_epochs",
-                          "ppo_minibatches", "dqn_train_frequency"])
+        super().validate()
+        check_ints(self, ["inner_steps", "agents", "eval_agents", "ppo_epochs", "ppo_minibatches",
+                          "dqn_train_frequency"])
         if self.inner_steps < 100:
             raise ValueError(f"inner_steps={self.inner_steps}: expected >= 100 synthetic steps")
         if self.final_seeds < 0:
@@ -235,18 +198,10 @@ class SynthEnvConfig(RunOptions):
             raise ValueError(f"reward_mode={self.reward_mode!r}: expected 'additive' or 'exclusive'")
         if not (math.isfinite(self.reward_gamma) and 0 <= self.reward_gamma <= 1):
             raise ValueError(f"reward_gamma={self.reward_gamma!r}: expected a number in [0, 1]")
-        for k in ["sigma", "es_lr"]:
-            v = getattr(self, k)
-            if v is not None and not (math.isfinite(v) and v > 0):
-                raise ValueError(f"{k}={v!r}: expected a positive finite number")
         if not (math.isfinite(self.bandit_noise) and self.bandit_noise >= 0):
             raise ValueError(f"bandit_noise={self.bandit_noise!r}: expected a finite number >= 0")
         if not (math.isfinite(self.temperature) and self.temperature >= 0):
             raise ValueError(f"temperature={self.temperature!r}: expected >= 0")
-        if self.strategy not in ("snes", "open_es"):
-            raise ValueError(f"strategy={self.strategy!r}: expected 'snes' or 'open_es'")
-        if self.strategy == "open_es" and self.popsize % 2:
-            raise ValueError(f"popsize={self.popsize}: OpenES samples antithetic pairs, expected an even number")
         if self.hparams not in ("sampled", "default"):
             raise ValueError(f"hparams={self.hparams!r}: expected 'sampled' or 'default'")
         if self.horizon_start is not None and self.horizon_start < 1:
@@ -308,156 +263,14 @@ def parse_algos(algos: str, discrete: bool | None, kind: str = "scb") -> list[st
     if bad:
         raise ValueError(f"algos={algos!r}: unknown algorithm(s) {bad}; expected some of {list(INNER_ALGOS)}")
     if discrete is not None:
-        wrong = [a for a in names if (a == "dqn" and not discrete) or (a in ("td3", "ddpg") and discrete)]
+        space = "discrete" if discrete else "continuous"
+        wrong = [a for a in names if space not in AGENTS[a].action_spaces]
         if wrong:
-            kind = "discrete" if discrete else "continuous"
-            raise ValueError(f"algos={algos!r}: {wrong} cannot act in a {kind} action space")
+            raise ValueError(f"algos={algos!r}: {wrong} cannot act in a {space} action space")
     return names
 
 
 # ---------------------------------------------------------------------------------------------------- inner algorithms
-@dataclass
-class InnerAlgo:
-    """One inner RL algorithm with its structural config, hyperparameter space and greedy action function.
-
-    ``train(config, env, env_params, generator, M, keys) -> params [M, P]``; ``act(params [M, P], obs [M, E, d])``
-    (deterministic); ``sample(params, obs, generator)`` draws from the agent's stochastic policy (None: the
-    algorithm's policy is deterministic -- DQN's greedy policy, TD3/DDPG's actor).
-    """
-
-    name: str
-    config: Any
-    space: dict[str, Any]
-    train: Callable[..., tuple[Tensor, dict[str, Tensor]]]
-    act: Callable[[Tensor, Tensor], Tensor]
-    sample: Callable[[Tensor, Tensor, torch.Generator], Tensor] | None = None
-    structural: dict[str, LogUniform] | None = None
-    """Network-shape hyperparameters drawn once per inner loop (equal for every member trained together):
-    ``batch_size`` and ``hidden_scale`` (every hidden width times it), rounded to integers."""
-    act_factory: Callable[[Any], Callable[[Tensor, Tensor], Tensor]] | None = None
-    """Builds :attr:`act` for a config whose network shape was sampled."""
-
-    def to_json(self) -> dict[str, Any]:
-        """The config, the sampled hyperparameter space and the sampled network-shape ranges (JSON-able)."""
-        def enc(space: dict[str, Any] | None) -> dict[str, Any]:
-            return {k: ({"dist": type(v).__name__, **asdict(v)} if isinstance(v, LogUniform) else v)
-                    for k, v in (space or {}).items()}
-
-        return {"config": {k: v for k, v in asdict(self.config).items()}, "space": enc(self.space),
-                "structural": enc(self.structural)}
-
-    def policy(self, deterministic: bool, generator: torch.Generator, config: Any = None) -> Callable[[Tensor, Tensor], Tensor]:
-        """The evaluation action function for agents trained with ``config``: the deterministic :attr:`act`, or
-        :attr:`sample` drawing from ``generator``."""
-        act = self.act if config is None or self.act_factory is None else self.act_factory(config)
-        if deterministic or self.sample is None:
-            return act
-        return functools.partial(self.sample, generator=generator)
-
-    @property
-    def num_envs(self) -> int:
-        return int(self.config.num_envs)
-
-    def sample_config(self, num_members: int, generator: torch.Generator, shared: bool) -> tuple[Any, dict[str, Tensor]]:
-        """The config with hyperparameters drawn from :attr:`space` (``shared``: one draw for every member)."""
-        hp = sample_hparams(self.space, num_members, generator, shared=shared)
-        if "lr_actor" in hp:  # one sampled learning rate for every optimiser of the agent
-            hp["lr_critic"] = hp["lr_actor"]
-            if hasattr(self.config, "lr_alpha"):
-                hp["lr_alpha"] = hp["lr_actor"]
-        cfg = with_hparams(self.config, hp)
-        if self.structural:
-            st = sample_hparams(self.structural, 1, generator, shared=True)
-            shape: dict[str, Any] = {}
-            if "batch_size" in st:
-                shape["batch_size"] = max(1, round(float(st["batch_size"][0])))
-            if "hidden_scale" in st:
-                shape["hidden"] = tuple(max(1, round(h * float(st["hidden_scale"][0]))) for h in self.config.hidden)
-            cfg = dataclasses.replace(cfg, **shape)
-            hp.update({k: v[:1].expand(num_members) for k, v in st.items()})
-        return cfg, hp
-
-
-def make_inner_algo(name: str, spec: EnvSpec, inner_steps: int, hidden: tuple[int, ...], activation: str,
-                    ppo_epochs: int = 10, ppo_minibatches: int = 10, dqn_train_frequency: int = 1,
-                    kind: str = "scb", bandit_noise: float = 0.0) -> InnerAlgo:
-    """Build :class:`InnerAlgo` ``name`` for the action space of ``spec``.
-
-    ``kind="scb"``: the SCB reference's structural settings (PPO: 5 envs x 100 steps, 10 epochs, 10 minibatches;
-    DQN: dueling, 10 envs, buffer 2000, batch 100, 1000 warm-up steps, hard target update every 50 updates;
-    TD3/DDPG: 1 env, batch 100, 1000 warm-up steps; gradient clip 10), scaled down when ``inner_steps`` is smaller
-    than the reference's 10k, and its hyperparameter lists. ``kind="mdp"``/``"reward"`` with ``dqn``: DDQN with the
-    CartPole hyperparameters of Ferreira et al. (:func:`~torch_distill.algorithms.solve.ferreira_ddqn_config`; its
-    own hidden width 57 tanh, ``hidden``/``activation`` do not apply) and their "varied hyperparameters": lr, batch
-    size and hidden width drawn log-uniformly in ``[x / 3, 3 x]`` every inner loop. ``bandit``: the SCB
-    best-response learner (:mod:`torch_distill.algorithms.bandit`), greedy unless ``bandit_noise > 0`` (then fitness
-    episodes add that much exploration noise, see :func:`~torch_distill.algorithms.bandit.bandit_sample`); ``dpg``:
-    its gradient-ascent variant (continuous actions); ``critic``: a critic fitted to random-action samples stands in
-    for the reward; the same noise option."""
-    if name == "dqn" and kind != "scb":
-        from torch_distill.algorithms.solve import ferreira_ddqn_config
-
-        if not spec.discrete:
-            raise ValueError(f"{spec.env_id}: dqn needs a discrete action space")
-        cfg = ferreira_ddqn_config(inner_steps, metrics_interval=max(1, inner_steps))
-        space = {"lr": LogUniform(cfg.lr / 3, cfg.lr * 3)}
-        structural = {"batch_size": LogUniform(cfg.batch_size / 3, cfg.batch_size * 3),
-                      "hidden_scale": LogUniform(1 / 3, 3.0)}
-
-        def act_factory(c: Any) -> Callable[[Tensor, Tensor], Tensor]:
-            return functools.partial(dqn_act, make_qnetwork(spec, c))
-
-        return InnerAlgo(name, cfg, space, dqn_train, act_factory(cfg), None, structural, act_factory)
-    if name in BANDIT_METHODS:
-        if kind != "scb":
-            raise ValueError(f"algos: {name} (a best-response learner of a contextual bandit) needs kind='scb', "
-                             f"got kind={kind!r}")
-        if name == "dpg" and spec.discrete:
-            raise ValueError(f"{spec.env_id}: dpg (gradient ascent on the SCB's reward) needs a continuous action space")
-        bcfg = BanditConfig(total_timesteps=inner_steps, hidden=hidden, activation=activation,
-                            method=BANDIT_METHODS[name])
-        policy = BanditPolicy(spec, hidden, activation)
-        sample = functools.partial(bandit_sample, policy, noise=bandit_noise) if bandit_noise > 0 else None
-        return InnerAlgo(name, bcfg, {}, bandit_train, functools.partial(bandit_act, policy), sample)
-    if name == "ppo":
-        num_steps = max(1, min(100, inner_steps // 5))
-        cfg = PPOConfig(total_timesteps=inner_steps, num_envs=5, num_steps=num_steps, update_epochs=ppo_epochs,
-                        num_minibatches=math.gcd(ppo_minibatches, 5 * num_steps), anneal_lr=False, max_grad_norm=10.0,
-                        hidden=hidden, activation=activation)
-        space = dict(HPARAM_SPACES["ppo"])
-        if not spec.discrete:
-            space["lr"] = [x for x in space["lr"] if x < 1e-2]
-        net = ActorCritic(spec, hidden, activation)
-        return InnerAlgo(name, cfg, space, ppo_train, functools.partial(ppo_act, net), functools.partial(ppo_sample, net))
-    if name == "dqn":
-        if not spec.discrete:
-            raise ValueError(f"{spec.env_id}: dqn needs a discrete action space")
-        cfg = DQNConfig(total_timesteps=inner_steps, num_envs=10, buffer_size=2000, batch_size=100,
-                        learning_starts=min(1000, inner_steps // 10), target_update_interval=50, tau=1.0, dueling=True,
-                        train_frequency=dqn_train_frequency,
-                        exploration_fraction=0.5, max_grad_norm=10.0, hidden=hidden, activation=activation,
-                        metrics_interval=max(10, inner_steps))
-        return InnerAlgo(name, cfg, dict(HPARAM_SPACES["dqn"]), dqn_train,
-                         functools.partial(dqn_act, make_qnetwork(spec, cfg)))
-    if name == "sac":
-        cfg = SACConfig(total_timesteps=inner_steps, num_envs=5, buffer_size=2000, batch_size=256,
-                        learning_starts=min(1000, inner_steps // 10), gradient_steps=2, max_grad_norm=10.0,
-                        hidden=hidden, activation=activation, metrics_interval=max(5, inner_steps))
-        nets = SACNets(spec, hidden, activation)
-        space = dict(HPARAM_SPACES["sac_discrete" if spec.discrete else "sac"])
-        return InnerAlgo(name, cfg, space, sac_train, functools.partial(sac_act, nets), functools.partial(sac_sample, nets))
-    if name in ("td3", "ddpg"):
-        if spec.discrete:
-            raise ValueError(f"{spec.env_id}: {name} needs a continuous action space")
-        kw = dict(total_timesteps=inner_steps, num_envs=1, buffer_size=10_000 if name == "td3" else 2000,
-                  batch_size=100, learning_starts=min(1000, inner_steps // 10), max_grad_norm=10.0, hidden=hidden,
-                  activation=activation, metrics_interval=max(1, inner_steps))
-        cfg = TD3Config(**kw) if name == "td3" else ddpg_config(**kw)
-        nets = TD3Nets(spec, hidden, activation, cfg.twin)
-        return InnerAlgo(name, cfg, dict(HPARAM_SPACES[name]), td3_train, functools.partial(td3_act, nets))
-    raise ValueError(f"unknown inner algorithm {name!r}; expected one of {list(INNER_ALGOS)}")
-
-
 class _StepCounter:
     """Wraps a functional env to count the env steps taken before each row's first episode end (what
     :func:`evaluate_greedy` scores) -- the evaluation's real-env interactions. Counters are device tensors."""
@@ -530,9 +343,9 @@ class SynthEnvProblem:
         act = config.agent_activation if config.agent_activation != "auto" else ("tanh" if self.spec.discrete else "relu")
         self.agent_activation = act
         hidden = parse_hidden(config.agent_hidden)
-        self.inner = {a: make_inner_algo(a, self.spec, config.inner_steps, hidden, act, config.ppo_epochs,
-                                         config.ppo_minibatches, config.dqn_train_frequency, config.kind,
-                                         config.bandit_noise)
+        self.inner = {a: make_agent(a, self.spec, config.inner_steps, hidden, act, kind=config.kind,
+                                    ppo_epochs=config.ppo_epochs, ppo_minibatches=config.ppo_minibatches,
+                                    dqn_train_frequency=config.dqn_train_frequency, bandit_noise=config.bandit_noise)
                       for a in self.algos}
         self.synth = make_synthetic_env(config, real_env)
         self.num_dims = self.synth.num_params
@@ -716,6 +529,72 @@ def evaluate_synthetic_env(
 
 
 # ---------------------------------------------------------------------------------------------------- orchestration
+class SynthEnvSearch(SearchMethod):
+    """The synthetic-env search for :func:`~torch_distill.search.run_search`: saves the final (and best) ES mean as
+    ``env.safetensors`` (``env_best.safetensors``), each evaluated by ``final_seeds`` fresh agents per algorithm."""
+
+    artefact = "env"
+
+    def __init__(self, config: SynthEnvConfig, device: torch.device, resumed: bool) -> None:
+        from torch_distill.envs.vec import make_native
+
+        self.problem = SynthEnvProblem(config, make_native(config.env), device)
+        if config.init_env is not None and not resumed:
+            self.problem.initial_mean()  # loads and checks --init-env: a clear error before the run folder exists
+        if not resumed:  # "auto" algorithms recorded resolved: resumes stay exact
+            config = dataclasses.replace(config, algos=",".join(self.problem.algos))
+        self.config = config
+        self.inner_json = {a: x.to_json() for a, x in self.problem.inner.items()}
+
+    def run_name(self) -> str:
+        return f"{self.config.env}-synth-{self.config.kind}-s{self.config.seed}"
+
+    def record(self) -> dict[str, Any]:
+        p = self.problem
+        return {"config": asdict(self.config), "env": p.spec.to_json(), "architecture": p.synth.architecture(),
+                "num_params": p.num_dims, "strategy_kwargs": self.config.strategy_kwargs(), "inner": self.inner_json}
+
+    def banner(self, where: str) -> str:
+        c, p = self.config, self.problem
+        return (f"synthetic env ({c.kind.upper()}) for {c.env} [native, {where}]: genome {p.num_dims} params "
+                f"(hidden {','.join(map(str, c.env_hidden()))}), {c.strategy} popsize {c.popsize}, "
+                f"{c.generations} generations; inner {','.join(p.algos)} x {c.inner_steps} synthetic steps, "
+                f"{c.agents} agent(s) x {c.episodes} real episodes per candidate")
+
+    def title(self) -> str:
+        return f"{self.config.kind.upper()} {self.config.env}"
+
+    def finish(self, candidate: Candidate, run_dir: Path) -> Finished:
+        from torch_distill.envs.synthetic import save_synthetic_env
+
+        c = self.config
+        evals = (self.problem.evaluate_genome(candidate.mean, c.final_seeds, c.final_episodes, candidate.seed)
+                 if c.final_seeds else {})
+        meta = {**candidate.metadata(), "config": asdict(c), "inner": self.inner_json,
+                "eval": {k: {"iqm": v.iqm, "return_mean": v.return_mean, "return_std_across_agents": v.return_std,
+                             "agents": len(v.per_agent), "episodes_per_agent": v.episodes,
+                             "synthetic_steps_per_agent": v.synthetic_steps_per_agent} for k, v in evals.items()}}
+        path = candidate.file(run_dir, "env")
+        save_synthetic_env(path, self.problem.synth, candidate.mean, meta)
+        rows = [{"env": f"{candidate.which} (gen {candidate.generation})", "algo": k, "agents": len(v.per_agent),
+                 "episodes each": v.episodes, "IQM": v.iqm, "mean": v.return_mean, "spread (std)": v.return_std,
+                 "worst agent": v.return_min, "synthetic steps": v.synthetic_steps_per_agent}
+                for k, v in evals.items()]
+        return Finished(path, {k: v.to_json() for k, v in evals.items()}, rows)
+
+    def summary(self, common: dict[str, Any], entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        c = self.config
+        synth_steps = float(common["generations"]) * c.popsize * c.agents * c.inner_steps
+        return {"kind": c.kind, **common, "synthetic_steps": synth_steps, "num_params": self.problem.num_dims,
+                "envs": entries, "env_file": entries["final"]["path"]}
+
+    def headline(self, summary: dict[str, Any]) -> str:
+        return (f"Synthetic envs after {summary['generations']} generations, {summary['train_time_s']:.1f}s, "
+                f"{summary['episode_steps'] / 1e6:.2f}M real-env steps in episodes, "
+                f"{summary['synthetic_steps'] / 1e6:.1f}M synthetic steps; fresh agents with random hyperparameters, "
+                "greedy real-env returns:")
+
+
 def run_synth_env(config: SynthEnvConfig, resume: str | None = None,
                   resume_overrides: Collection[str] = ()) -> dict[str, Any]:
     """Run the synthetic-env search end to end: ES loop, final evaluation, env files, summary (rank 0 writes; every
@@ -723,106 +602,6 @@ def run_synth_env(config: SynthEnvConfig, resume: str | None = None,
 
     Writes ``env.safetensors`` (final ES mean) and, when a periodic evaluation found a better mean,
     ``env_best.safetensors`` -- each loads back with :func:`~torch_distill.envs.synthetic.load_synthetic_env`.
-    Returns the summary dict (rank 0) or ``{}`` (other ranks).
+    Returns the summary dict (rank 0) or ``{}`` (other ranks); ``resume`` as :func:`~torch_distill.search.run_search`.
     """
-    from torch_distill import __version__
-    from torch_distill.algorithms.common import (
-        command_line,
-        make_run_dir,
-        resolve_device,
-        resumed_config,
-    )
-    from torch_distill.distributed import barrier, cleanup, init_distributed
-    from torch_distill.envs.synthetic import save_synthetic_env
-    from torch_distill.envs.vec import make_native
-    from torch_distill.es.strategies import make_strategy
-    from torch_distill.io import write_json
-    from torch_distill.log import format_table
-    from torch_distill.runner import RunnerConfig, run_es
-
-    if resume:
-        run_dir = make_run_dir(config.out, None, "", resume)
-        config = resumed_config(SynthEnvConfig, config, run_dir, resume_overrides)
-    config.validate()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    info = init_distributed(config.device)
-    device = info.device if info.enabled else resolve_device(config.device)
-    real_env = make_native(config.env)
-    problem = SynthEnvProblem(config, real_env, device)
-    if config.init_env is not None and not resume:
-        problem.initial_mean()  # loads and checks --init-env: a clear error before the run folder exists
-    if config.strategy == "snes":
-        kw: dict[str, Any] = {"popsize": config.popsize, "sigma_init": config.sigma, "temperature": config.temperature,
-                              "lrate_mean": config.es_lr if config.es_lr is not None else 1.0}
-    else:
-        kw = {"popsize": config.popsize, "sigma_init": config.sigma,
-              "lr": config.es_lr if config.es_lr is not None else 0.05}
-    strategy = make_strategy(config.strategy, problem.num_dims, **kw)
-    if not resume:
-        run_dir = make_run_dir(config.out, config.name, f"{config.env}-synth-{config.kind}-s{config.seed}", None)
-        config = dataclasses.replace(config, algos=",".join(problem.algos))  # "auto" resolved: resumes stay exact
-    inner_json = {a: x.to_json() for a, x in problem.inner.items()}
-    if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not resume:
-            write_json(run_dir / "config.json", {"config": asdict(config), "env": problem.spec.to_json(),
-                                                 "architecture": problem.synth.architecture(), "num_params": problem.num_dims,
-                                                 "strategy_kwargs": kw, "inner": inner_json, "command": command_line(),
-                                                 "library_version": __version__})
-        print(
-            f"synthetic env ({config.kind.upper()}) for {config.env} [native, {device}, world size {info.world_size}]: "
-            f"genome {problem.num_dims} params (hidden {','.join(map(str, config.env_hidden()))}), {config.strategy} popsize {config.popsize}, "
-            f"{config.generations} generations; inner {','.join(problem.algos)} x {config.inner_steps} synthetic steps, "
-            f"{config.agents} agent(s) x {config.episodes} real episodes per candidate\nrun folder: {run_dir}",
-            flush=True,
-        )
-    barrier(info)
-    t0 = time.perf_counter()
-    state, rows, best = run_es(
-        problem, strategy,
-        RunnerConfig(config.generations, config.seed, config.eval_every, config.checkpoint_every, config.log_every,
-                     config.max_minutes, config.max_env_steps),
-        run_dir, info, resume=bool(resume), title=f"{config.kind.upper()} {config.env}",
-    )
-    summary: dict[str, Any] = {}
-    if info.is_main:
-        train_time = rows[-1]["wall_time"] if rows else time.perf_counter() - t0
-        last_gen = rows[-1]["generation"] if rows else 0
-        candidates = {"final": (state.mean, last_gen, "env.safetensors")}
-        if best is not None and best["generation"] != last_gen:
-            candidates["best"] = (best["mean"], best["generation"], "env_best.safetensors")
-        final_seed = derive_seed(config.seed, 10**6, Streams.FINAL)
-        synth_steps = float(last_gen) * config.popsize * config.agents * config.inner_steps
-        summary = {"env": config.env, "kind": config.kind, "generations": last_gen, "train_time_s": train_time,
-                   "env_steps": rows[-1]["env_steps"] if rows else 0,
-                   "episode_steps": rows[-1]["episode_steps"] if rows else 0, "synthetic_steps": synth_steps,
-                   "num_params": problem.num_dims,
-                   "final_population_mean_fitness": rows[-1]["fitness_mean"] if rows else None, "envs": {}}
-        table = []
-        for which, (mean, gen_of, fname) in candidates.items():
-            evals = problem.evaluate_genome(mean, config.final_seeds, config.final_episodes, final_seed) if config.final_seeds else {}
-            meta = {"command": command_line(), "library_version": __version__,
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "generations": gen_of,
-                    "selected_as": "final ES mean" if which == "final" else "best ES mean by periodic evaluation",
-                    "config": asdict(config), "inner": inner_json,
-                    "eval": {k: {"iqm": v.iqm, "return_mean": v.return_mean, "return_std_across_agents": v.return_std,
-                                 "agents": len(v.per_agent), "episodes_per_agent": v.episodes,
-                                 "synthetic_steps_per_agent": v.synthetic_steps_per_agent} for k, v in evals.items()}}
-            save_synthetic_env(run_dir / fname, problem.synth, mean, meta)
-            summary["envs"][which] = {"path": str(run_dir / fname), "generation": gen_of,
-                                      "eval": {k: v.to_json() for k, v in evals.items()}}
-            table += [{"env": f"{which} (gen {gen_of})", "algo": k, "agents": len(v.per_agent), "episodes each": v.episodes,
-                       "IQM": v.iqm, "mean": v.return_mean, "spread (std)": v.return_std, "worst agent": v.return_min,
-                       "synthetic steps": v.synthetic_steps_per_agent} for k, v in evals.items()]
-        summary["env_file"] = summary["envs"]["final"]["path"]
-        write_json(run_dir / "summary.json", summary)
-        print(f"\nSynthetic envs after {last_gen} generations, {train_time:.1f}s, "
-              f"{summary['episode_steps'] / 1e6:.2f}M real-env steps in episodes, {synth_steps / 1e6:.1f}M synthetic steps; "
-              f"fresh agents with random hyperparameters, greedy real-env returns:")
-        if table:
-            print(format_table(table))
-        print("\n".join(f"env ({k}): {v['path']}" for k, v in summary["envs"].items()))
-        print(f"curves: {run_dir / 'curves.png'}")
-    cleanup(info)
-    return summary
+    return run_search(config, SynthEnvSearch, resume, resume_overrides)

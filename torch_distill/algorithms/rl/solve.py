@@ -11,33 +11,19 @@ that never reach it within ``total_timesteps`` count as unsolved.
 
 from __future__ import annotations
 
-import functools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from torch_distill.algorithms.dqn import DQNConfig, dqn_act, dqn_train, make_qnetwork
-from torch_distill.algorithms.rl_common import evaluate_greedy, make_keys
+from torch_distill.algorithms.rl.common import evaluate_greedy
+from torch_distill.algorithms.rl.dqn import AGENT as DQN
+from torch_distill.algorithms.rl.dqn import DQNConfig
 from torch_distill.envs.core import FunctionalEnv
+from torch_distill.keyed import make_keys
 
-__all__ = ["SolveResult", "dqn_steps_to_solve", "ferreira_ddqn_config"]
-
-
-def ferreira_ddqn_config(total_timesteps: int = 30_000, **overrides: Any) -> DQNConfig:
-    """DDQN with the CartPole hyperparameters of Ferreira et al. 2022 (their tuned ``DDQN`` config): batch 199,
-    gamma 0.988, lr 3.04e-4, soft target updates with tau 0.00848 after every gradient step, hidden 57 tanh,
-    replay 1e5, MSE loss. Their epsilon decays 0.809 -> 0.037 by a factor 0.961 per episode (~77 episodes); here
-    it decays linearly over the first 3000 steps, about the steps of those episodes on CartPole."""
-    kw: dict[str, Any] = dict(
-        total_timesteps=total_timesteps, num_envs=1, buffer_size=100_000, batch_size=199, learning_starts=200,
-        train_frequency=1, gradient_steps=1, target_update_interval=1, tau=0.00848, lr=3.04e-4, gamma=0.988,
-        eps_start=0.809, eps_end=0.037, exploration_fraction=min(1.0, 3000 / total_timesteps), double=True,
-        dueling=False, loss="mse", hidden=(57,), activation="tanh", max_grad_norm=10.0,
-    )
-    kw.update(overrides)
-    return DQNConfig(**kw)
+__all__ = ["SolveResult", "dqn_steps_to_solve"]
 
 
 @dataclass
@@ -78,20 +64,20 @@ def dqn_steps_to_solve(
         raise ValueError(f"train env {train_env.spec.env_id} and real env {real_env.spec.env_id} have different "
                          f"observation/action spaces")
     device = torch.device(device)
-    config = DQNConfig(**{**{f: getattr(config, f) for f in config.__dataclass_fields__}, "metrics_interval": check_every})
-    act = functools.partial(dqn_act, make_qnetwork(real_env.spec, config, device))
+    config = replace(config, metrics_interval=check_every)
+    nets = DQN.networks(real_env.spec, config, device)
     eval_seed = seed + 7919
     checks: list[int] = []
     curves: list[Tensor] = []
 
     def on_check(step: int, params: Tensor) -> None:
         gen = torch.Generator(device=device).manual_seed(eval_seed)
-        ret = evaluate_greedy(act, params, real_env, eval_episodes, gen)
+        ret = evaluate_greedy(lambda p, o: DQN.act(nets, p, o), params, real_env, eval_episodes, gen)
         checks.append(step)
         curves.append(ret.mean(-1).cpu())
 
     gen = torch.Generator(device=device).manual_seed(seed)
-    dqn_train(config, train_env, train_env_params, gen, members, keys=make_keys(seed, members, device), callback=on_check)
+    DQN.train(config, train_env, train_env_params, gen, members, make_keys(seed, members, device), callback=on_check)
     curve = torch.stack(curves)  # [C, M]
     solved = curve >= threshold
     steps: list[int | None] = []

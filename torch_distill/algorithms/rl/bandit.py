@@ -27,17 +27,32 @@ RL agents; see shared/reference/synthetic_envs.md): use it to find a reward land
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from torch_distill.algorithms.rl_common import FlatMLP, check_ints, fold_in, make_keys
+from torch_distill.algorithms.rl.agent import Agent, InnerOptions
+from torch_distill.algorithms.rl.common import (
+    Callback,
+    Logger,
+    initial_params,
+    member_setup,
+)
+from torch_distill.algorithms.rl.hparams import check_ints
 from torch_distill.envs.core import EnvSpec
 from torch_distill.es.optim import adam_init, adam_update
+from torch_distill.keyed import fold_in
+from torch_distill.nets import FlatMLP
 
-__all__ = ["BanditConfig", "BanditPolicy", "bandit_act", "bandit_sample", "bandit_train", "candidate_actions"]
+__all__ = ["AGENT", "BANDIT_METHODS", "CRITIC_AGENT", "DPG_AGENT", "BanditConfig", "BanditPolicy", "bandit_act",
+           "bandit_networks", "bandit_sample", "bandit_train", "candidate_actions"]
+
+BANDIT_METHODS = {"bandit": "argmax", "dpg": "gradient", "critic": "critic"}
+"""Inner-algorithm name -> :attr:`BanditConfig.method` of the best-response learners of an SCB."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,7 @@ class BanditConfig:
             to ``total_timesteps`` contexts) or ``"critic"`` (a critic fitted to ``total_timesteps`` random-action
             samples stands in for the reward).
         critic_steps, critic_lr: Adam steps and learning rate of the ``"critic"`` method's critic.
+        noise: exploration noise of the fitted policy's sampled actions (:func:`bandit_sample`; 0: greedy).
     """
 
     total_timesteps: int = 10_000
@@ -74,6 +90,7 @@ class BanditConfig:
     method: str = "argmax"
     critic_steps: int = 1000
     critic_lr: float = 1e-3
+    noise: float = 0.0
 
     def __post_init__(self) -> None:
         if self.method not in ("argmax", "gradient", "critic"):
@@ -85,13 +102,17 @@ class BanditConfig:
             raise ValueError(f"bandit grid={self.grid}: expected >= 2 candidate values per action dimension")
         if not (isinstance(self.lr, (int, float, Tensor)) and float(torch.as_tensor(self.lr).max()) > 0):
             raise ValueError(f"bandit lr={self.lr!r}: expected a positive number")
+        if not (math.isfinite(self.noise) and self.noise >= 0):
+            raise ValueError(f"bandit noise={self.noise!r}: expected a finite number >= 0")
 
 
 class BanditPolicy:
-    """The fitted policy: an MLP over observations; logits (discrete) or ``tanh`` scaled to the action box."""
+    """The fitted policy: an MLP over observations; logits (discrete) or ``tanh`` scaled to the action box.
+    ``noise`` is the default exploration noise of :func:`bandit_sample`."""
 
-    def __init__(self, spec: EnvSpec, hidden: tuple[int, ...], activation: str) -> None:
+    def __init__(self, spec: EnvSpec, hidden: tuple[int, ...], activation: str, noise: float = 0.0) -> None:
         self.spec = spec
+        self.noise = float(noise)
         self.net = FlatMLP([spec.obs_dim, *hidden, spec.act_dim], activation, out_gain=0.01)
         self.num_params = self.net.num_params
         if not spec.discrete:
@@ -114,10 +135,14 @@ def bandit_act(policy: BanditPolicy, params: Tensor, obs: Tensor) -> Tensor:
 
 
 def bandit_sample(policy: BanditPolicy, params: Tensor, obs: Tensor, generator: torch.Generator,
-                  noise: float = 0.3) -> Tensor:
+                  noise: float | None = None) -> Tensor:
     """Exploratory actions: Gaussian noise of ``noise`` x the action half-range added to the greedy action, clipped
     to the box (continuous); Gumbel-max over logits scaled by ``1 / noise`` (discrete; ``noise`` is the
-    temperature). One draw of shape ``[B, ...]`` shared by the ``M`` members (common random numbers)."""
+    temperature). One draw of shape ``[B, ...]`` shared by the ``M`` members (common random numbers). ``noise``
+    defaults to the policy's; 0 gives the greedy action (nothing is drawn)."""
+    noise = policy.noise if noise is None else float(noise)
+    if noise == 0:
+        return bandit_act(policy, params, obs)
     out = policy.output(params, obs)
     if policy.spec.discrete:
         u = torch.rand(out.shape[-2:], generator=generator, device=out.device).clamp_(1e-12, 1.0 - 1e-7)
@@ -141,14 +166,9 @@ def candidate_actions(spec: EnvSpec, grid: int, generator: torch.Generator) -> T
     return low + (high - low) * torch.rand(grid, a, generator=generator, device=dev)
 
 
-def bandit_train(
-    config: BanditConfig,
-    env: Any,
-    env_params: Any,
-    generator: torch.Generator,
-    num_members: int,
-    keys: Tensor | None = None,
-) -> tuple[Tensor, dict[str, Tensor]]:
+def bandit_train(config: BanditConfig, env: Any, env_params: Any, generator: torch.Generator, num_members: int,
+                 keys: Tensor | None = None, init_params: Tensor | None = None, callback: Callback | None = None,
+                 logger: Logger | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """Fit ``M`` policies to the best responses of ``M`` SCBs (module docstring).
 
     Args:
@@ -159,6 +179,9 @@ def bandit_train(
             candidate actions.
         num_members: ``M``.
         keys: per-member keys ``[M]`` for the policy initialisation (default: drawn from ``generator``).
+        init_params: optional ``[M, P]`` initial policy parameters (default: orthogonal init from ``keys``).
+        callback: called once, as ``callback(config.total_timesteps, params [M, P])``, with the fitted policies.
+        logger: not used (the learner records no training curve).
 
     Returns:
         ``(params [M, P], metrics)`` with the final fit loss ``loss [M]`` and the SCB's mean best reward
@@ -170,7 +193,6 @@ def bandit_train(
         raise TypeError(f"bandit_train needs a SyntheticContextualBandit (episode length 1), got {type(env).__name__}")
     m = int(num_members)
     spec = env.real_spec
-    dev = generator.device
     genome = env_params.genome
     if genome.dim() == 1:
         genome = genome.expand(m, -1)
@@ -179,16 +201,21 @@ def bandit_train(
     else:
         raise ValueError(f"env_params.genome has {genome.shape[0]} rows, expected {m * config.num_envs} "
                          f"({m} members x {config.num_envs} envs) or a single genome")
-    if keys is None:
-        keys = make_keys(torch.randint(0, 2**31 - 1, (), generator=generator, device=dev), m, dev)
-    if keys.shape != (m,):
-        raise ValueError(f"keys shape {tuple(keys.shape)}: expected ({m},)")
+    m, _, keys = member_setup(m, keys, generator)
     init_p, reward_p = env.split(genome)
-    policy = BanditPolicy(spec, tuple(config.hidden), config.activation)
-    if config.method == "gradient":
-        return _gradient_train(config, env, policy, init_p, reward_p, generator, keys, m)
-    if config.method == "critic":
-        return _critic_train(config, env, policy, init_p, reward_p, generator, keys, m)
+    policy = bandit_networks(spec, config)
+    params = initial_params(lambda k: policy.net.init(fold_in(k, 7)), keys, init_params, policy.num_params)
+    learn = {"argmax": _argmax_train, "gradient": _gradient_train, "critic": _critic_train}[config.method]
+    params, metrics = learn(config, env, policy, params, init_p, reward_p, generator, keys)
+    if callback is not None:
+        callback(config.total_timesteps, params)
+    return params, metrics
+
+
+def _argmax_train(config: BanditConfig, env: Any, policy: BanditPolicy, params: Tensor, init_p: Tensor,
+                  reward_p: Tensor, generator: torch.Generator, keys: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    """``method="argmax"``: label contexts with the best of ``K`` candidate actions, fit the policy to them."""
+    spec, dev = policy.spec, generator.device
     cand = candidate_actions(spec, config.grid, generator)
     k = cand.shape[0]
     n = config.num_states or max(1, config.total_timesteps // k)
@@ -198,7 +225,7 @@ def bandit_train(
     best_r, best = rewards.max(-1)
     labels = cand[best]  # [M, N] int or [M, N, A]
 
-    params, loss = _fit_labels(config, policy, policy.net.init(fold_in(keys, 7)), states.detach(), labels, generator)
+    params, loss = _fit_labels(config, policy, params, states.detach(), labels, generator)
     return params, {"loss": loss, "best_reward": best_r.mean(-1)}
 
 
@@ -253,26 +280,25 @@ def _ascend(config: BanditConfig, policy: BanditPolicy, params: Tensor, states: 
     return params.detach(), value.detach()
 
 
-def _gradient_train(config: BanditConfig, env: Any, policy: BanditPolicy, init_p: Tensor, reward_p: Tensor,
-                    generator: torch.Generator, keys: Tensor, m: int) -> tuple[Tensor, dict[str, Tensor]]:
+def _gradient_train(config: BanditConfig, env: Any, policy: BanditPolicy, params: Tensor, init_p: Tensor,
+                    reward_p: Tensor, generator: torch.Generator, keys: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
     """``method="gradient"``: a fresh policy per member climbs the SCB's reward ``r(s, pi(s))`` by minibatch Adam
     (the deterministic policy gradient with the exact reward as critic)."""
     if policy.spec.discrete:
         raise ValueError(f"{policy.spec.env_id}: bandit method='gradient' (dpg) needs continuous actions")
     states = _contexts(env, init_p, config.num_states or config.total_timesteps, generator)
     reward_p = reward_p.detach()
-    params, reward = _ascend(config, policy, policy.net.init(fold_in(keys, 7)), states,
-                             lambda s, a: env.scores_at(reward_p, s, a), generator)
+    params, reward = _ascend(config, policy, params, states, lambda s, a: env.scores_at(reward_p, s, a), generator)
     return params, {"loss": -reward, "best_reward": reward}
 
 
-def _critic_train(config: BanditConfig, env: Any, policy: BanditPolicy, init_p: Tensor, reward_p: Tensor,
-                  generator: torch.Generator, keys: Tensor, m: int) -> tuple[Tensor, dict[str, Tensor]]:
+def _critic_train(config: BanditConfig, env: Any, policy: BanditPolicy, params: Tensor, init_p: Tensor,
+                  reward_p: Tensor, generator: torch.Generator, keys: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
     """``method="critic"``: ``total_timesteps`` samples (context, uniformly random action, reward) -- exactly the
     synthetic-step budget --, a fresh critic ``Q(s, a)`` fitted to them by minibatch Adam (mean squared error, raw
     observations as the RL agents see them), then a fresh policy climbing ``Q(s, pi(s))`` (continuous actions) or
     fitted to ``argmax_a Q(s, a)`` (discrete) at the sampled contexts."""
-    spec, dev = policy.spec, generator.device
+    spec, dev, m = policy.spec, generator.device, keys.shape[0]
     n = config.num_states or config.total_timesteps
     states = _contexts(env, init_p, n, generator)
     if spec.discrete:
@@ -303,9 +329,38 @@ def _critic_train(config: BanditConfig, env: Any, policy: BanditPolicy, init_p: 
         k = spec.n_actions
         x = torch.cat([states.unsqueeze(2).expand(m, n, k, -1), one_hot.expand(m, n, k, k)], dim=-1)
         labels = critic(q, x.reshape(m, n * k, -1)).reshape(m, n, k).argmax(-1)
-        params, fit = _fit_labels(config, policy, policy.net.init(fold_in(keys, 7)), states, labels, generator)
+        params, fit = _fit_labels(config, policy, params, states, labels, generator)
         return params, {"loss": fit, "critic_loss": loss.detach()}
-    params, value = _ascend(config, policy, policy.net.init(fold_in(keys, 7)), states,
+    params, value = _ascend(config, policy, params, states,
                             lambda s, a: critic(q, torch.cat([s, env.action_input(a)], dim=-1)).squeeze(-1),
                             generator)
     return params, {"loss": -value, "critic_loss": loss.detach()}
+
+
+# ---------------------------------------------------------------------------------------------------- registry entries
+def bandit_networks(spec: EnvSpec, config: BanditConfig, device: torch.device | str = "cpu") -> BanditPolicy:
+    """The :class:`BanditPolicy` that :func:`bandit_train` fits for ``config`` (with its exploration noise)."""
+    return BanditPolicy(spec, tuple(config.hidden), config.activation, config.noise)
+
+
+def _inner_config(name: str) -> Callable[[EnvSpec, int, tuple[int, ...], str, InnerOptions], BanditConfig]:
+    def make(spec: EnvSpec, inner_steps: int, hidden: tuple[int, ...], activation: str,
+             options: InnerOptions) -> BanditConfig:
+        if options.kind != "scb":
+            raise ValueError(f"algos: {name} (a best-response learner of a contextual bandit) needs kind='scb', "
+                             f"got kind={options.kind!r}")
+        return BanditConfig(total_timesteps=inner_steps, hidden=hidden, activation=activation,
+                            method=BANDIT_METHODS[name], noise=options.bandit_noise)
+
+    return make
+
+
+AGENT = Agent("bandit", "best response to the SCB's reward", ("discrete", "continuous"), _inner_config("bandit"),
+              bandit_networks, bandit_train, bandit_act, bandit_sample, lambda spec, config, options: {})
+"""The argmax best-response learner's registry entry (greedy unless ``bandit_noise > 0``)."""
+DPG_AGENT = replace(AGENT, name="dpg", title="gradient ascent on the SCB's reward", action_spaces=("continuous",),
+                    make_config=_inner_config("dpg"))
+"""The gradient-ascent best-response learner (continuous actions)."""
+CRITIC_AGENT = replace(AGENT, name="critic", title="best response to a critic of the SCB's reward",
+                       make_config=_inner_config("critic"))
+"""The best-response learner through a critic fitted to the synthetic-step budget."""

@@ -7,19 +7,19 @@ orthogonal init (actor head gain 0.01, critic head 1). Discrete actions: categor
 Gaussian with a state-independent learnable ``log_std``, sampled actions clipped to the action bounds only when sent
 to the env (the log-probability is that of the unclipped sample).
 
-Population layout (see :mod:`torch_distill.algorithms.rl_common`): parameters ``[M, P]``; env batch ``[M * n_envs]``
-rows; per-member hyperparameters ``[M]``; minibatch permutations drawn per member from its key. There is no Python
-loop over members and no host sync in the loop (except the optional logger).
+Population layout (see :mod:`torch_distill.algorithms.rl.common`): parameters ``[M, P]``; env batch
+``[M * n_envs]`` rows; per-member hyperparameters ``[M]``; minibatch permutations drawn per member from its key.
+There is no Python loop over members and no host sync in the loop (except the optional logger).
 
-Truncation: the :class:`~torch_distill.envs.core.FunctionalEnv` step auto-resets and does not return the
-pre-reset observation, so a truncated step is treated as terminal (no bootstrap from ``V(s_T)``). On CartPole-v1
-this underestimates values near step 500; it does not prevent solving the task.
+Time limits: a truncated (not terminated) step is bootstrapped, ``r_t + gamma V(s_final)`` with ``s_final`` the
+observation before the auto-reset (SB3's ``handle_timeout_termination``; Pardo et al. 2018, "Time Limits in
+Reinforcement Learning"), and the GAE recursion is cut there. A terminated step ends the bootstrap. Envs without
+``transition`` cannot return ``s_final``; their truncated steps are treated as terminal (no bootstrap).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,25 +27,41 @@ import torch
 from torch import Tensor
 from torch.func import grad_and_value
 
-from torch_distill.algorithms.rl_common import (
+from torch_distill.algorithms.rl.agent import Agent, InnerOptions
+from torch_distill.algorithms.rl.common import (
+    Callback,
+    EnvStepper,
     EpisodeTracker,
-    FlatMLP,
-    check_ints,
+    Logger,
+    MetricsRecorder,
     clip_grad_norm,
-    fold_in,
-    gae,
-    gumbel,
-    make_keys,
-    member_tensor,
-    normal,
-    permutation,
+    initial_params,
+    member_setup,
 )
+from torch_distill.algorithms.rl.hparams import (
+    REFERENCE_GAMMA,
+    REFERENCE_LR,
+    HParam,
+    check_ints,
+    member_hparams,
+)
+from torch_distill.algorithms.rl.returns import bootstrap_truncated, gae
 from torch_distill.envs.core import EnvSpec, FunctionalEnv
 from torch_distill.es.optim import adam_init, adam_update
+from torch_distill.keyed import fold_in, gumbel, normal, permutation
+from torch_distill.nets import FlatMLP
 
-__all__ = ["PPOConfig", "ActorCritic", "ppo_loss", "ppo_train", "ppo_act", "ppo_sample"]
-
-HParam = float | Tensor
+__all__ = [
+    "AGENT",
+    "HPARAM_SPACE",
+    "ActorCritic",
+    "PPOConfig",
+    "ppo_act",
+    "ppo_loss",
+    "ppo_networks",
+    "ppo_sample",
+    "ppo_train",
+]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -238,65 +254,39 @@ def ppo_loss(
     return loss, torch.stack([pg, v_loss, entropy, approx_kl]).detach()
 
 
-def ppo_train(
-    config: PPOConfig,
-    env: FunctionalEnv,
-    env_params: Any,
-    generator: torch.Generator,
-    num_members: int,
-    keys: Tensor | None = None,
-    init_params: Tensor | None = None,
-    logger: Callable[[dict[str, float]], None] | None = None,
-) -> tuple[Tensor, dict[str, Tensor]]:
-    """Train ``M = num_members`` PPO agents at once on ``M * num_envs`` rows of ``env``.
-
-    Truncated steps are treated as terminal (no bootstrap): the functional env auto-resets and does not return
-    the pre-reset observation.
-
-    Args:
-        config: :class:`PPOConfig` (per-member hyperparameters as ``[M]`` tensors).
-        env: a functional env (discrete or continuous actions, vector observations).
-        env_params: env params for ``M * num_envs`` rows (``None``: the env's defaults).
-        generator: the env's randomness (and the agents' keys when ``keys`` is None).
-        num_members: ``M``.
-        keys: ``[M]`` int64 per-member keys (:func:`~torch_distill.algorithms.rl_common.make_keys`); member ``m``'s
-            initialisation, action sampling and minibatch permutations depend only on ``keys[m]``.
-        init_params: optional ``[M, P]`` initial parameters (default: orthogonal init from ``keys``).
-        logger: called with host floats every ``config.log_interval`` iterations.
+def ppo_train(config: PPOConfig, env: FunctionalEnv, env_params: Any, generator: torch.Generator,
+              num_members: int, keys: Tensor | None = None, init_params: Tensor | None = None,
+              callback: Callback | None = None, logger: Logger | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    """Train ``M = num_members`` PPO agents at once on ``M * num_envs`` rows of ``env`` (discrete or continuous
+    actions), as :class:`~torch_distill.algorithms.rl.agent.TrainFn` describes; one metrics record (and callback)
+    per iteration.
 
     Returns:
-        ``(params [M, P], metrics)`` with the :class:`ActorCritic` layout ``ActorCritic(env.spec, config.hidden,
-        config.activation)``; metrics (no host sync): ``episode_return``/``episode_length`` ``[I, M]`` (mean over
-        the training episodes completed in each iteration, NaN if none), ``policy_loss``, ``value_loss``,
-        ``entropy``, ``approx_kl`` ``[I, M]`` (last minibatch of each iteration), ``env_steps [I]`` (per member).
+        ``(params [M, P], metrics)`` with the :class:`ActorCritic` layout of :func:`ppo_networks`; metrics (no host
+        sync): ``episode_return``/``episode_length`` ``[I, M]`` (mean over the training episodes completed in each
+        iteration, NaN if none), ``policy_loss``, ``value_loss``, ``entropy``, ``approx_kl`` ``[I, M]`` (last
+        minibatch of each iteration), ``env_steps [I]`` (per member).
     """
     spec = env.spec
-    dev = generator.device
-    M, n, T = int(num_members), config.num_envs, config.num_steps
-    if M < 1:
-        raise ValueError(f"num_members={num_members!r}: expected a positive int")
-    net = ActorCritic(spec, config.hidden, config.activation, config.log_std_init)
-    if keys is None:
-        keys = make_keys(torch.randint(0, 2**31 - 1, (), generator=generator, device=dev), M, dev)
-    if keys.shape != (M,):
-        raise ValueError(f"keys shape {tuple(keys.shape)}: expected ({M},)")
-    params = net.init(keys) if init_params is None else init_params.clone()
-    if params.shape != (M, net.num_params):
-        raise ValueError(f"init_params shape {tuple(params.shape)}: expected ({M}, {net.num_params})")
-    hp = {k: member_tensor(getattr(config, k), M, dev, f"PPOConfig.{k}") for k in
-          ("lr", "gamma", "gae_lambda", "clip_eps", "ent_coef", "vf_coef", "max_grad_norm")}
+    net = ppo_networks(spec, config)
+    M, dev, keys = member_setup(num_members, keys, generator)
+    n, T = config.num_envs, config.num_steps
+    params = initial_params(net.init, keys, init_params, net.num_params)
+    hp = member_hparams(config, ("lr", "gamma", "gae_lambda", "clip_eps", "ent_coef", "vf_coef", "max_grad_norm"), M, dev)
     gamma, lam = hp["gamma"].unsqueeze(-1), hp["gae_lambda"].unsqueeze(-1)
     opt = adam_init(params)
     grad_fn = torch.vmap(grad_and_value(
         lambda *a: ppo_loss(net, config.norm_adv, config.clip_vloss, *a), has_aux=True))
     low, high = (None, None) if spec.discrete else _bounds(spec, dev)
 
+    step_env = EnvStepper(env)
     state, obs = env.reset(M * n, generator, env_params)
     tracker = EpisodeTracker(M, n, dev)
     batch = n * T
     mb = batch // config.num_minibatches
     num_iter = config.num_iterations
-    hist: dict[str, list[Tensor]] = {k: [] for k in ("episode_return", "episode_length", "policy_loss", "value_loss", "entropy", "approx_kl")}
+    record = MetricsRecorder(("episode_return", "episode_length", "policy_loss", "value_loss", "entropy", "approx_kl"),
+                             M, dev)
 
     for it in range(num_iter):
         it_keys = fold_in(keys, it)
@@ -315,16 +305,21 @@ def ppo_train(
                     action = out + torch.exp(log_std) * normal(k, (n, spec.action_dim))
                     env_action = torch.maximum(torch.minimum(action, high), low).reshape(M * n, -1)
                 logp, _ = net.log_prob_entropy(out, log_std, action)
-                state, obs, reward, term, trunc = env.step(state, env_action, generator, env_params)
-                reward = reward.reshape(M, n)
-                done = (term | trunc).reshape(M, n)
-                tracker.update(reward, done)
+                step = step_env(state, env_action, generator, env_params)
+                state, obs = step.state, step.obs
+                reward = step.reward.reshape(M, n)
+                term, trunc = step.terminated.reshape(M, n), step.truncated.reshape(M, n)
+                tracker.update(reward, term | trunc)
+                learn_reward = reward * config.reward_scale
+                if step_env.final_obs:  # bootstrap the time limit from V(s_final)
+                    v_final = net.value(params, step.final_obs.reshape(M, n, -1))
+                    learn_reward = bootstrap_truncated(learn_reward, v_final, gamma, term, trunc)
                 obs_buf.append(o)
                 act_buf.append(action)
                 logp_buf.append(logp)
                 val_buf.append(value)
-                rew_buf.append(reward * config.reward_scale)
-                done_buf.append(done)
+                rew_buf.append(learn_reward)
+                done_buf.append(term | trunc)
             last_value = net.value(params, obs.reshape(M, n, -1))
             values = torch.stack(val_buf)  # [T, M, n]
             adv, ret = gae(torch.stack(rew_buf), values, torch.stack(done_buf), last_value, gamma, lam)
@@ -351,12 +346,45 @@ def ppo_train(
                 delta, opt = adam_update(g, opt, lr.unsqueeze(-1), eps=config.adam_eps)
                 params = params - delta
         ep_ret, ep_len = tracker.window_mean()
-        for name, v in zip(("episode_return", "episode_length", "policy_loss", "value_loss", "entropy", "approx_kl"),
-                           (ep_ret, ep_len, *aux.unbind(-1))):
-            hist[name].append(v)
+        record.append((it + 1) * batch, (ep_ret, ep_len, *aux.unbind(-1)))
+        if callback is not None:
+            callback((it + 1) * batch, params)
         if logger is not None and config.log_interval > 0 and (it + 1) % config.log_interval == 0:
             logger({"iteration": it + 1, "env_steps": (it + 1) * batch,
                     "episode_return": float(ep_ret.nanmean()), "entropy": float(aux[:, 2].mean())})
-    metrics = {k: torch.stack(v) for k, v in hist.items()}
-    metrics["env_steps"] = torch.arange(1, num_iter + 1, device=dev) * batch
-    return params, metrics
+    return params, record.result()
+
+
+# ---------------------------------------------------------------------------------------------------- registry entry
+HPARAM_SPACE: dict[str, list[float]] = {
+    "lr": REFERENCE_LR, "gamma": REFERENCE_GAMMA, "gae_lambda": [1.0, 0.95, 0.9, 0.8, 0.5],
+    "clip_eps": [0.1, 0.2, 0.3, 0.4, 0.5], "ent_coef": [0.0, 0.01, 0.05, 0.1, 0.5], "vf_coef": [0.0, 0.5, 1.0, 1.5, 2.0],
+}
+"""The SCB reference's PPO lists (continuous actions drop lr 1e-2, as the reference)."""
+
+
+def ppo_networks(spec: EnvSpec, config: PPOConfig, device: torch.device | str = "cpu") -> ActorCritic:
+    """The :class:`ActorCritic` that :func:`ppo_train` builds for ``config``."""
+    return ActorCritic(spec, config.hidden, config.activation, config.log_std_init)
+
+
+def _inner_config(spec: EnvSpec, inner_steps: int, hidden: tuple[int, ...], activation: str,
+                  options: InnerOptions) -> PPOConfig:
+    """The SCB reference's PPO: 5 envs x 100 steps (fewer for small budgets), ``ppo_epochs`` epochs,
+    ``ppo_minibatches`` minibatches (reduced to divide the batch), no annealing, gradient clip 10."""
+    num_steps = max(1, min(100, inner_steps // 5))
+    return PPOConfig(total_timesteps=inner_steps, num_envs=5, num_steps=num_steps, update_epochs=options.ppo_epochs,
+                     num_minibatches=math.gcd(options.ppo_minibatches, 5 * num_steps), anneal_lr=False,
+                     max_grad_norm=10.0, hidden=hidden, activation=activation)
+
+
+def _space(spec: EnvSpec, config: PPOConfig, options: InnerOptions) -> dict[str, list[float]]:
+    space = dict(HPARAM_SPACE)
+    if not spec.discrete:
+        space["lr"] = [x for x in space["lr"] if x < 1e-2]
+    return space
+
+
+AGENT = Agent("ppo", "PPO", ("discrete", "continuous"), _inner_config, ppo_networks, ppo_train, ppo_act, ppo_sample,
+              _space)
+"""PPO's registry entry (:data:`torch_distill.algorithms.rl.AGENTS`)."""

@@ -24,19 +24,17 @@ One iteration = one step of the ``num_envs`` envs of every member followed (afte
 towards the online net, this library's convention). Uniform random actions before ``learning_starts``; afterwards
 actions are sampled from the policy. Greedy evaluation (:func:`sac_act`) uses ``argmax`` logits / ``tanh(mean)``.
 
-Population layout as in :mod:`torch_distill.algorithms.rl_common`: actor ``[M, Pa]`` and twin critics ``[M, 2 Pc]``
-flat parameters, ``log alpha [M]``, functional Adam, replay buffer tensors ``[M, capacity, ...]``, per-member
-hyperparameters ``[M]``, per-member keys (an ``M``-member run equals ``M`` single-member runs with the same keys);
-the env batch is ``[M * num_envs]`` rows, member-major. No Python loop over members, no host sync in the loop.
-
-Truncation: the functional env does not return the pre-reset observation, so truncated-but-not-terminated
-transitions are stored with weight 0 (never learned from by the critics), as in :mod:`torch_distill.algorithms.td3`.
+The training loop is :func:`~torch_distill.algorithms.rl.off_policy.off_policy_train` (replay buffer tensors
+``[M, capacity, ...]``, env batch ``[M * num_envs]`` rows member-major, time limits bootstrapped from the observation
+before the auto-reset); this module adds the policy's exploration and the update. Actor ``[M, Pa]`` and twin critics
+``[M, 2 Pc]`` flat parameters, ``log alpha [M]``, functional Adam, per-member hyperparameters ``[M]``, per-member
+keys (an ``M``-member run equals ``M`` single-member runs with the same keys). No Python loop over members, no host
+sync in the loop.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,26 +42,32 @@ import torch
 from torch import Tensor
 from torch.func import grad_and_value
 
-from torch_distill.algorithms.rl_common import (
-    EpisodeTracker,
-    FlatMLP,
-    ReplayBuffer,
-    check_ints,
+from torch_distill.algorithms.rl.agent import Agent, InnerOptions
+from torch_distill.algorithms.rl.common import (
+    Callback,
+    Logger,
     clip_grad_norm,
-    fold_in,
-    gumbel,
-    make_keys,
-    member_tensor,
-    normal,
-    randint,
-    uniform,
+    initial_params,
+    member_setup,
 )
+from torch_distill.algorithms.rl.hparams import (
+    REFERENCE_GAMMA,
+    REFERENCE_LR,
+    REFERENCE_TAU,
+    HParam,
+    check_ints,
+    member_hparams,
+    member_tensor,
+)
+from torch_distill.algorithms.rl.off_policy import OffPolicyConfig, off_policy_train
+from torch_distill.algorithms.rl.replay import ReplayBuffer
 from torch_distill.envs.core import EnvSpec, FunctionalEnv
 from torch_distill.es.optim import adam_init, adam_update
+from torch_distill.keyed import fold_in, gumbel, normal, randint, uniform
+from torch_distill.nets import FlatMLP
 
-__all__ = ["SACConfig", "SACNets", "sac_train", "sac_act", "sac_sample"]
+__all__ = ["AGENT", "SACConfig", "SACNets", "sac_act", "sac_networks", "sac_sample", "sac_train"]
 
-HParam = float | Tensor
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 """Range of the Gaussian actor's ``log sigma`` (CleanRL / SpinningUp squash it with ``tanh`` into this range)."""
@@ -83,16 +87,14 @@ def _check_range(name: str, value: HParam, low: float, high: float, low_open: bo
 
 
 @dataclass(frozen=True)
-class SACConfig:
+class SACConfig(OffPolicyConfig):
     """SAC hyperparameters. Fields typed ``float | Tensor`` may be ``[M]`` tensors (one value per member).
 
+    The loop settings (``total_timesteps``, ``num_envs``, ``buffer_size``, ``batch_size``, ``learning_starts``,
+    ``train_frequency``, ``gradient_steps`` -- updates of critic, actor and temperature per training phase --,
+    ``metrics_interval``, ``log_interval``) are those of :class:`~torch_distill.algorithms.rl.off_policy.OffPolicyConfig`.
+
     Attributes:
-        total_timesteps: env steps per member (rounded down to a multiple of ``num_envs``).
-        num_envs: envs per member (one iteration = one step of each).
-        buffer_size: replay capacity per member (rounded down to a multiple of ``num_envs``).
-        batch_size: replay minibatch per member per gradient step.
-        learning_starts: env steps per member with uniform random actions before learning.
-        gradient_steps: updates (critic + actor + temperature) per iteration.
         target_update_interval: updates between Polyak target steps (1: every update, as CleanRL's continuous SAC).
         lr_actor, lr_critic, lr_alpha: Adam learning rates (per member).
         gamma: discount (per member).
@@ -108,16 +110,8 @@ class SACConfig:
         max_grad_norm: per-member gradient-norm clip of actor and critic gradients (``<= 0`` disables). The default
             10 keeps extreme settings (``lr = 1e-2``, ``gamma = 1``) finite.
         adam_eps: Adam epsilon (CleanRL's discrete SAC uses 1e-4).
-        metrics_interval: env steps per member between recorded metrics.
-        log_interval: call ``logger`` every this many metric records (0: never).
     """
 
-    total_timesteps: int = 20_000
-    num_envs: int = 1
-    buffer_size: int = 100_000
-    batch_size: int = 256
-    learning_starts: int = 1_000
-    gradient_steps: int = 1
     target_update_interval: int = 1
     lr_actor: HParam = 3e-4
     lr_critic: HParam = 1e-3
@@ -132,16 +126,10 @@ class SACConfig:
     activation: str = "relu"
     max_grad_norm: HParam = 10.0
     adam_eps: float = 1e-8
-    metrics_interval: int = 1_000
-    log_interval: int = 0
 
     def __post_init__(self) -> None:
-        check_ints(self, ("num_envs", "batch_size", "gradient_steps", "target_update_interval", "metrics_interval"),
-                   "SACConfig.")
-        check_ints(self, ("total_timesteps", "buffer_size", "learning_starts", "log_interval"), "SACConfig.", minimum=0)
-        if self.buffer_size < self.num_envs or self.total_timesteps < self.num_envs:
-            raise ValueError(f"SACConfig: buffer_size={self.buffer_size} and total_timesteps={self.total_timesteps} "
-                             f"must be >= num_envs={self.num_envs}")
+        super().__post_init__()
+        check_ints(self, ("target_update_interval",), "SACConfig.")
         for name in ("lr_actor", "lr_critic", "lr_alpha"):
             _check_range(name, getattr(self, name), 0.0, math.inf)
         _check_range("gamma", self.gamma, 0.0, 1.0)
@@ -160,7 +148,7 @@ class SACConfig:
 
 
 class SACNets:
-    """SAC actor and twin critics as :class:`~torch_distill.algorithms.rl_common.FlatMLP` s.
+    """SAC actor and twin critics as :class:`~torch_distill.nets.FlatMLP` s.
 
     Continuous actions: actor ``[obs, *hidden, 2 A]`` (Gaussian mean and pre-squash ``log sigma``), critics
     ``[obs + A, *hidden, 1]``. Discrete actions: actor ``[obs, *hidden, n]`` logits, critics ``[obs, *hidden, n]``
@@ -288,152 +276,147 @@ def _actor_loss(nets: SACNets, actor: Tensor, critics: Tensor, obs: Tensor, nois
 
 
 # ---------------------------------------------------------------------------------------------------- training
-def sac_train(
-    config: SACConfig,
-    env: FunctionalEnv,
-    env_params: Any,
-    generator: torch.Generator,
-    num_members: int,
-    keys: Tensor | None = None,
-    logger: Callable[[dict[str, float]], None] | None = None,
-) -> tuple[Tensor, dict[str, Tensor]]:
-    """Train ``M = num_members`` SAC agents at once on ``M * num_envs`` rows of ``env`` (discrete or continuous).
+class _SACLearner:
+    """SAC's part of the off-policy loop: uniform random actions during warm-up, then policy samples; one update =
+    critic step, actor step with the updated critics, temperature step, Polyak target step every
+    ``target_update_interval`` updates."""
 
-    Args:
-        config: :class:`SACConfig` (per-member hyperparameters as ``[M]`` tensors).
-        env: a functional env with vector observations.
-        env_params: env params for ``M * num_envs`` member-major rows: 0-dim fields (one env for everybody),
-            ``[M * num_envs]`` fields (a population of envs) or ``None`` (the env's defaults).
-        generator: the env's randomness (and the agents' keys when ``keys`` is None).
-        num_members: ``M``.
-        keys: ``[M]`` int64 per-member keys; member ``m``'s init, actions and replay sampling depend only on it.
-        logger: called with host floats every ``config.log_interval`` metric records.
+    metric_names = ("critic_loss", "actor_loss", "entropy", "alpha")
+
+    def __init__(self, config: SACConfig, nets: SACNets, actor: Tensor, critics: Tensor, device: torch.device) -> None:
+        m, spec = actor.shape[0], nets.spec
+        self.config, self.nets, self.actor, self.critics = config, nets, actor, critics
+        self.critics_t = critics.clone()
+        hp = member_hparams(config, ("lr_actor", "lr_critic", "lr_alpha", "gamma", "tau", "alpha",
+                                     "target_entropy_scale", "max_grad_norm"), m, device)
+        self.hp = hp
+        if config.target_entropy is not None:
+            self.target_entropy = member_tensor(config.target_entropy, m, device, "SACConfig.target_entropy")
+        elif nets.discrete:
+            self.target_entropy = hp["target_entropy_scale"] * math.log(spec.n_actions)
+        else:
+            self.target_entropy = torch.full((m,), -float(spec.action_dim), device=device)
+        self.log_alpha = torch.log(hp["alpha"])
+        if config.autotune:
+            self.log_alpha = self.log_alpha.clamp(LOG_ALPHA_MIN, LOG_ALPHA_MAX)
+        self.opt_a, self.opt_c, self.opt_al = adam_init(actor), adam_init(critics), adam_init(self.log_alpha)
+        self.critic_grad = torch.vmap(grad_and_value(lambda *a: _critic_loss(nets, *a), has_aux=True))
+        self.actor_grad = torch.vmap(grad_and_value(lambda *a: _actor_loss(nets, *a), has_aux=True))
+        self.action_dim = 0 if nets.discrete else spec.action_dim
+        self.no_noise = torch.zeros(m, config.batch_size, 1, device=device)  # the discrete actor loss takes no noise
+        self.last_closs = torch.full((m,), float("nan"), device=device)
+        self.last_aloss, self.last_entropy = self.last_closs.clone(), self.last_closs.clone()
+        self.updates = 0
+
+    @property
+    def params(self) -> Tensor:
+        return self.actor
+
+    def explore(self, step: int, key: Tensor, obs: Tensor) -> Tensor:
+        nets, n, a = self.nets, obs.shape[1], self.action_dim
+        if step < self.config.learning_starts:
+            if nets.discrete:
+                return randint(fold_in(key, 1), nets.spec.n_actions, (n,))
+            return nets.low + (nets.high - nets.low) * uniform(fold_in(key, 1), (n, a))
+        with torch.no_grad():
+            if nets.discrete:
+                logits = nets.actor(self.actor, obs)
+                return (logits + gumbel(fold_in(key, 2), (n, nets.spec.n_actions))).argmax(-1)
+            return nets.sample(self.actor, obs, normal(fold_in(key, 2), (n, a)))[0]
+
+    def update(self, key: Tensor, index: int, buffer: ReplayBuffer) -> None:
+        nets, hp, cfg, b, a = self.nets, self.hp, self.config, self.config.batch_size, self.action_dim
+        m = self.actor.shape[0]
+        kg = fold_in(key, 10 + index)
+        idx = randint(fold_in(kg, 1), buffer.size, (b,))  # [M, b]
+        s_obs, s_act, s_rew, s_next, s_term, s_w = buffer.sample(idx)
+        alpha = self.log_alpha.exp()  # [M]
+        with torch.no_grad():
+            if nets.discrete:
+                logp_next = nets.log_probs(self.actor, s_next)  # [M, b, n]
+                q_next = nets.q(self.critics_t, s_next).min(0).values
+                v_next = (logp_next.exp() * (q_next - alpha.reshape(m, 1, 1) * logp_next)).sum(-1)
+            else:
+                a_next, logp_next = nets.sample(self.actor, s_next, normal(fold_in(kg, 2), (b, a)))
+                v_next = nets.q(self.critics_t, s_next, a_next).min(0).values - alpha.unsqueeze(-1) * logp_next
+            target = s_rew + hp["gamma"].unsqueeze(-1) * (1.0 - s_term) * v_next  # [M, b]
+        gc, (_, closs) = self.critic_grad(self.critics, s_obs, s_act, target, s_w)
+        gc = clip_grad_norm(gc, hp["max_grad_norm"])
+        delta, self.opt_c = adam_update(gc, self.opt_c, hp["lr_critic"].unsqueeze(-1), eps=cfg.adam_eps)
+        self.critics = self.critics - delta
+
+        noise = self.no_noise if nets.discrete else normal(fold_in(kg, 3), (b, a))
+        ga, (_, (aloss, entropy)) = self.actor_grad(self.actor, self.critics, s_obs, noise, alpha)
+        ga = clip_grad_norm(ga, hp["max_grad_norm"])
+        delta, self.opt_a = adam_update(ga, self.opt_a, hp["lr_actor"].unsqueeze(-1), eps=cfg.adam_eps)
+        self.actor = self.actor - delta
+
+        if cfg.autotune:  # d/dlog_alpha of -log_alpha (log pi + H_target) = H(pi) - H_target
+            grad_alpha = entropy - self.target_entropy
+            delta, self.opt_al = adam_update(grad_alpha, self.opt_al, hp["lr_alpha"], eps=cfg.adam_eps)
+            self.log_alpha = (self.log_alpha - delta).clamp(LOG_ALPHA_MIN, LOG_ALPHA_MAX)
+
+        self.updates += 1
+        if self.updates % cfg.target_update_interval == 0:
+            self.critics_t = self.critics_t + hp["tau"].unsqueeze(-1) * (self.critics - self.critics_t)
+        self.last_closs, self.last_aloss, self.last_entropy = closs, aloss, entropy
+
+    def metrics(self) -> tuple[Tensor, ...]:
+        return self.last_closs, self.last_aloss, self.last_entropy, self.log_alpha.exp()
+
+    def log(self) -> dict[str, float]:
+        return {"critic_loss": float(self.last_closs.nanmean()), "actor_loss": float(self.last_aloss.nanmean()),
+                "entropy": float(self.last_entropy.nanmean()), "alpha": float(self.log_alpha.exp().mean())}
+
+
+def sac_train(config: SACConfig, env: FunctionalEnv, env_params: Any, generator: torch.Generator,
+              num_members: int, keys: Tensor | None = None, init_params: Tensor | None = None,
+              callback: Callback | None = None, logger: Logger | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    """Train ``M = num_members`` SAC agents at once on ``M * num_envs`` rows of ``env`` (discrete or continuous
+    actions), as :class:`~torch_distill.algorithms.rl.agent.TrainFn` describes; the parameters (returned, passed to
+    the callback, ``init_params``) are the actor's ``[M, Pa]``, the critics start from ``keys``.
 
     Returns:
-        ``(actor params [M, Pa], metrics)``; act with ``sac_act(SACNets(env.spec, config.hidden,
-        config.activation), params, obs)``. Metrics ``[R, M]`` every ``metrics_interval`` env steps (no host sync):
-        ``episode_return``, ``episode_length`` (mean of the episodes completed in the window, NaN if none),
-        ``critic_loss``, ``actor_loss``, ``entropy`` (last update, NaN before learning starts), ``alpha``;
-        ``env_steps [R]``.
+        ``(actor params [M, Pa], metrics)``; act with :func:`sac_act` on :func:`sac_networks`. Metrics ``[R, M]``
+        every ``metrics_interval`` env steps (no host sync): ``episode_return``, ``episode_length`` (mean of the
+        episodes completed in the window, NaN if none), ``critic_loss``, ``actor_loss``, ``entropy`` (last update,
+        NaN before learning starts), ``alpha``; ``env_steps [R]``.
     """
-    spec = env.spec
-    dev = generator.device
-    M, n = int(num_members), config.num_envs
-    if M < 1:
-        raise ValueError(f"num_members={num_members!r}: expected a positive int")
-    nets = SACNets(spec, config.hidden, config.activation, dev)
-    if keys is None:
-        keys = make_keys(torch.randint(0, 2**31 - 1, (), generator=generator, device=dev), M, dev)
-    if keys.shape != (M,):
-        raise ValueError(f"keys shape {tuple(keys.shape)}: expected ({M},)")
+    nets = sac_networks(env.spec, config, generator.device)
+    _, dev, keys = member_setup(num_members, keys, generator)
     actor, critics = nets.init(keys)
-    critics_t = critics.clone()
-    hp = {k: member_tensor(getattr(config, k), M, dev, f"SACConfig.{k}") for k in
-          ("lr_actor", "lr_critic", "lr_alpha", "gamma", "tau", "alpha", "target_entropy_scale", "max_grad_norm")}
-    if config.target_entropy is not None:
-        target_entropy = member_tensor(config.target_entropy, M, dev, "SACConfig.target_entropy")
-    elif nets.discrete:
-        target_entropy = hp["target_entropy_scale"] * math.log(spec.n_actions)
-    else:
-        target_entropy = torch.full((M,), -float(spec.action_dim), device=dev)
-    log_alpha = torch.log(hp["alpha"])
-    if config.autotune:
-        log_alpha = log_alpha.clamp(LOG_ALPHA_MIN, LOG_ALPHA_MAX)
-    opt_a, opt_c, opt_al = adam_init(actor), adam_init(critics), adam_init(log_alpha)
-    critic_grad = torch.vmap(grad_and_value(lambda *a: _critic_loss(nets, *a), has_aux=True))
-    actor_grad = torch.vmap(grad_and_value(lambda *a: _actor_loss(nets, *a), has_aux=True))
+    actor = initial_params(lambda _: actor, keys, init_params, nets.actor.num_params)
+    learner = _SACLearner(config, nets, actor, critics, dev)
+    action_shape, dtype = ((), torch.int64) if nets.discrete else ((env.spec.action_dim,), torch.float32)
+    metrics = off_policy_train(config, learner, env, env_params, generator, keys, action_shape, dtype, callback, logger)
+    return learner.actor, metrics
 
-    cap = (config.buffer_size // n) * n
-    d = spec.obs_dim
-    A = 0 if nets.discrete else spec.action_dim
-    if nets.discrete:
-        buf = ReplayBuffer(M, cap, d, (), torch.int64, dev)
-    else:
-        buf = ReplayBuffer(M, cap, d, (A,), torch.float32, dev)
-    b = config.batch_size
-    no_noise = torch.zeros(M, b, 1, device=dev)  # the discrete actor loss takes no noise
 
-    state, obs = env.reset(M * n, generator, env_params)
-    tracker = EpisodeTracker(M, n, dev)
-    num_iter = config.total_timesteps // n
-    rec_every = max(1, config.metrics_interval // n)
-    names = ("episode_return", "episode_length", "critic_loss", "actor_loss", "entropy", "alpha")
-    hist: dict[str, list[Tensor]] = {k: [] for k in names}
-    steps_rec: list[int] = []
-    last_closs = torch.full((M,), float("nan"), device=dev)
-    last_aloss, last_entropy = last_closs.clone(), last_closs.clone()
-    updates = 0
-    gamma, tau = hp["gamma"].unsqueeze(-1), hp["tau"].unsqueeze(-1)
-    lr_a, lr_c, lr_al = hp["lr_actor"].unsqueeze(-1), hp["lr_critic"].unsqueeze(-1), hp["lr_alpha"]
+# ---------------------------------------------------------------------------------------------------- registry entry
+HPARAM_SPACE: dict[str, list[float]] = {"lr_actor": REFERENCE_LR, "gamma": REFERENCE_GAMMA, "tau": REFERENCE_TAU}
+"""The SCB reference's SAC lists (one sampled learning rate for actor, critics and temperature)."""
+HPARAM_SPACE_DISCRETE: dict[str, list[float]] = {**HPARAM_SPACE, "target_entropy_scale": [0.1, 0.3, 0.5, 0.7, 0.9]}
+"""Discrete SAC also samples the target-entropy ratio (its target is ``ratio * log n_actions``)."""
 
-    for it in range(num_iter):
-        step = it * n
-        k = fold_in(keys, it)
-        o = obs.reshape(M, n, d)
-        if step < config.learning_starts:
-            if nets.discrete:
-                action = randint(fold_in(k, 1), spec.n_actions, (n,))
-            else:
-                action = nets.low + (nets.high - nets.low) * uniform(fold_in(k, 1), (n, A))
-        else:
-            with torch.no_grad():
-                if nets.discrete:
-                    logits = nets.actor(actor, o)
-                    action = (logits + gumbel(fold_in(k, 2), (n, spec.n_actions))).argmax(-1)
-                else:
-                    action, _ = nets.sample(actor, o, normal(fold_in(k, 2), (n, A)))
-        flat_action = action.reshape(M * n) if nets.discrete else action.reshape(M * n, A)
-        state, obs, reward, term, trunc = env.step(state, flat_action, generator, env_params)
-        reward, term, trunc = reward.reshape(M, n), term.reshape(M, n), trunc.reshape(M, n)
-        tracker.update(reward, term | trunc)
-        buf.add(o, obs.reshape(M, n, d), action, reward, term, trunc)
 
-        if step + n > config.learning_starts:
-            for g in range(config.gradient_steps):
-                kg = fold_in(k, 10 + g)
-                idx = randint(fold_in(kg, 1), buf.size, (b,))  # [M, b]
-                s_obs, s_act, s_rew, s_next, s_term, s_w = buf.sample(idx)
-                alpha = log_alpha.exp()  # [M]
-                with torch.no_grad():
-                    if nets.discrete:
-                        logp_next = nets.log_probs(actor, s_next)  # [M, b, n]
-                        q_next = nets.q(critics_t, s_next).min(0).values
-                        v_next = (logp_next.exp() * (q_next - alpha.reshape(M, 1, 1) * logp_next)).sum(-1)
-                    else:
-                        a_next, logp_next = nets.sample(actor, s_next, normal(fold_in(kg, 2), (b, A)))
-                        v_next = nets.q(critics_t, s_next, a_next).min(0).values - alpha.unsqueeze(-1) * logp_next
-                    target = s_rew + gamma * (1.0 - s_term) * v_next  # [M, b]
-                gc, (_, closs) = critic_grad(critics, s_obs, s_act, target, s_w)
-                gc = clip_grad_norm(gc, hp["max_grad_norm"])
-                delta, opt_c = adam_update(gc, opt_c, lr_c, eps=config.adam_eps)
-                critics = critics - delta
+def sac_networks(spec: EnvSpec, config: SACConfig, device: torch.device | str = "cpu") -> SACNets:
+    """The :class:`SACNets` that :func:`sac_train` builds for ``config``."""
+    return SACNets(spec, config.hidden, config.activation, device)
 
-                noise = no_noise if nets.discrete else normal(fold_in(kg, 3), (b, A))
-                ga, (_, (aloss, entropy)) = actor_grad(actor, critics, s_obs, noise, alpha)
-                ga = clip_grad_norm(ga, hp["max_grad_norm"])
-                delta, opt_a = adam_update(ga, opt_a, lr_a, eps=config.adam_eps)
-                actor = actor - delta
 
-                if config.autotune:  # d/dlog_alpha of -log_alpha (log pi + H_target) = H(pi) - H_target
-                    delta, opt_al = adam_update(entropy - target_entropy, opt_al, lr_al, eps=config.adam_eps)
-                    log_alpha = (log_alpha - delta).clamp(LOG_ALPHA_MIN, LOG_ALPHA_MAX)
+def _inner_config(spec: EnvSpec, inner_steps: int, hidden: tuple[int, ...], activation: str,
+                  options: InnerOptions) -> SACConfig:
+    """SAC for SCB searches: 5 envs, buffer 2000, batch 256, 1000 warm-up steps (or a tenth of the budget), 2
+    updates per iteration, gradient clip 10."""
+    return SACConfig(total_timesteps=inner_steps, num_envs=5, buffer_size=2000, batch_size=256,
+                     learning_starts=min(1000, inner_steps // 10), gradient_steps=2, max_grad_norm=10.0,
+                     hidden=hidden, activation=activation, metrics_interval=max(5, inner_steps))
 
-                updates += 1
-                if updates % config.target_update_interval == 0:
-                    critics_t = critics_t + tau * (critics - critics_t)
-                last_closs, last_aloss, last_entropy = closs, aloss, entropy
 
-        if (it + 1) % rec_every == 0:
-            ep_ret, ep_len = tracker.window_mean()
-            tracker.reset_window()
-            values = (ep_ret, ep_len, last_closs, last_aloss, last_entropy, log_alpha.exp())
-            for name, v in zip(names, values):
-                hist[name].append(v)
-            steps_rec.append((it + 1) * n)
-            if logger is not None and config.log_interval > 0 and len(steps_rec) % config.log_interval == 0:
-                logger({"env_steps": (it + 1) * n, "episode_return": float(ep_ret.nanmean()),
-                        "critic_loss": float(last_closs.nanmean()), "actor_loss": float(last_aloss.nanmean()),
-                        "entropy": float(last_entropy.nanmean()), "alpha": float(log_alpha.exp().mean())})
-    metrics = {k: (torch.stack(v) if v else torch.zeros(0, M, device=dev)) for k, v in hist.items()}
-    metrics["env_steps"] = torch.tensor(steps_rec, dtype=torch.int64, device=dev)
-    return actor, metrics
+def _space(spec: EnvSpec, config: SACConfig, options: InnerOptions) -> dict[str, list[float]]:
+    return dict(HPARAM_SPACE_DISCRETE if spec.discrete else HPARAM_SPACE)
+
+
+AGENT = Agent("sac", "soft actor-critic", ("discrete", "continuous"), _inner_config, sac_networks, sac_train, sac_act,
+              sac_sample, _space)
+"""SAC's registry entry (:data:`torch_distill.algorithms.rl.AGENTS`)."""
