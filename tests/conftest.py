@@ -1,9 +1,12 @@
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared test helpers (agent_envs.py)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 

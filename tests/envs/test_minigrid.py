@@ -393,7 +393,7 @@ def test_bench_script_smoke(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_gridworld.py"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_gridworld.py"
     out = tmp_path / "bench.json"
     cmd = [sys.executable, str(script), "--env-ids", "MiniGrid-DoorKey-5x5-v0", "--batch-sizes", "1", "4",
            "--min-time", "0.05", "--repeats", "1", "--no-compile", "--peers", "minigrid", "--out", str(out)]

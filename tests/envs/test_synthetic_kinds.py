@@ -591,7 +591,7 @@ def test_shipped_names(tmp_path, monkeypatch):
 
 def test_setup_ships_synthetic_envs():
     from pathlib import Path
-    text = (Path(__file__).resolve().parent.parent / "setup.py").read_text()
+    text = (Path(__file__).resolve().parents[2] / "setup.py").read_text()
     assert '"synthetic_envs/*.safetensors"' in text and '"synthetic_envs/*.md"' in text
 
 
