@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from torch_distill.algorithms.rl.common import evaluate_greedy
+from torch_distill.evaluation import evaluate_functional
 from torch_distill.algorithms.rl.ppo import ActorCritic, PPOConfig, ppo_act, ppo_train
 from torch_distill.envs.vec import make_native
 from torch_distill.keyed import make_keys
@@ -99,8 +99,8 @@ def run(args: argparse.Namespace) -> dict:
     train_time = time.perf_counter() - t0
     net = ActorCritic(env.spec, cfg.hidden, cfg.activation)
     t1 = time.perf_counter()
-    ret = evaluate_greedy(functools.partial(ppo_act, net), params, env, args.eval_episodes,
-                          torch.Generator().manual_seed(10_000 + args.seed))
+    ret = evaluate_functional(functools.partial(ppo_act, net), params, env, args.eval_episodes,
+                              torch.Generator().manual_seed(10_000 + args.seed)).returns
     eval_time = time.perf_counter() - t1
     success = (ret > 0).float().mean(1)
     # training-episode return over the last 10% of iterations (stochastic policy), for reference

@@ -16,8 +16,7 @@ for lr, batch size and width (MDP/reward; network shapes are drawn once per gene
 a generation every candidate gets the same hyperparameters, the same agent keys, the same synthetic-env draws and the
 same real-env start states and action noise.
 
-Fitness: the trained agents' mean return on the native real env (:func:`~torch_distill.algorithms.rl.common.
-evaluate_greedy` with PPO/SAC actions sampled unless ``deterministic_eval``, ``episodes`` episodes per agent,
+Fitness: the trained agents' mean return on the native real env (:func:`~torch_distill.evaluation.evaluate_functional` with PPO/SAC actions sampled unless ``deterministic_eval``, ``episodes`` episodes per agent,
 optional linear horizon curriculum ``horizon_start -> max_steps``).
 """
 
@@ -34,7 +33,6 @@ import torch
 from torch import Tensor
 
 from torch_distill.algorithms.rl import AGENTS, InnerAlgo, make_agent
-from torch_distill.algorithms.rl.common import evaluate_greedy
 from torch_distill.algorithms.rl.hparams import check_ints
 from torch_distill.envs.core import FunctionalEnv
 from torch_distill.envs.synthetic import (
@@ -46,10 +44,17 @@ from torch_distill.envs.synthetic import (
     load_synthetic_env,
     observation_scaling,
 )
+from torch_distill.evaluation import evaluate_functional
 from torch_distill.keyed import make_keys
 from torch_distill.policies import parse_hidden
 from torch_distill.runner import Streams, derive_seed
-from torch_distill.search import Candidate, ESOptions, Finished, SearchMethod, run_search
+from torch_distill.search import (
+    Candidate,
+    ESOptions,
+    Finished,
+    SearchMethod,
+    run_search,
+)
 
 __all__ = [
     "INNER_ALGOS",
@@ -271,37 +276,6 @@ def parse_algos(algos: str, discrete: bool | None, kind: str = "scb") -> list[st
 
 
 # ---------------------------------------------------------------------------------------------------- inner algorithms
-class _StepCounter:
-    """Wraps a functional env to count the env steps taken before each row's first episode end (what
-    :func:`evaluate_greedy` scores) -- the evaluation's real-env interactions. Counters are device tensors."""
-
-    def __init__(self, env: FunctionalEnv) -> None:
-        self.env = env
-        self.spec = env.spec
-        self.episode_steps = torch.zeros((), dtype=torch.int64)
-        self.env_steps = 0
-        self._done: Tensor | None = None
-
-    def default_params(self, device: torch.device | str = "cpu") -> Any:
-        return self.env.default_params(device)
-
-    def reset(self, batch_size: int, generator: torch.Generator, params: Any = None) -> tuple[Any, Tensor]:
-        self.episode_steps = torch.zeros((), dtype=torch.int64, device=generator.device)
-        self.env_steps = 0
-        self._done = None
-        return self.env.reset(batch_size, generator, params)
-
-    def step(self, state: Any, action: Tensor, generator: torch.Generator, params: Any = None) -> Any:
-        out = self.env.step(state, action, generator, params)
-        term, trunc = out[3], out[4]
-        if self._done is None or self._done.shape != term.shape:
-            self._done = torch.zeros_like(term)
-        self.episode_steps = self.episode_steps + (~self._done).sum()
-        self.env_steps += term.shape[0]
-        self._done = self._done | term | trunc
-        return out
-
-
 def train_on_synthetic(
     algo: InnerAlgo,
     synth: SyntheticEnvBase,
@@ -399,17 +373,16 @@ class SynthEnvProblem:
         return algo, cfg, keys, derive_seed(self.cfg.seed, generation, _SYNTH)
 
     def evaluate_agents(self, algo: InnerAlgo, params: Tensor, episodes: int, seed: int, horizon: int,
-                        deterministic: bool | None = None, config: Any = None) -> tuple[Tensor, Tensor, int]:
+                        deterministic: bool | None = None, config: Any = None) -> tuple[Tensor, Tensor, Tensor]:
         """Real-env returns ``[M, episodes]`` (same start states for every agent), steps within episodes (0-dim
-        tensor) and env steps executed. Actions are sampled from the agents' policies unless ``deterministic_eval``
+        tensor) and env steps executed (0-dim; the rollout stops once every episode ended). Actions are sampled from the agents' policies unless ``deterministic_eval``
         (or the algorithm's policy is deterministic); the same action noise for every agent (common random numbers)."""
-        counter = _StepCounter(self.real_env)
         gen = torch.Generator(device=self.device).manual_seed(seed)
         act_gen = torch.Generator(device=self.device).manual_seed(derive_seed(seed, 0, _ACTIONS))
         det = self.cfg.deterministic_eval if deterministic is None else deterministic
-        ret = evaluate_greedy(algo.policy(det, act_gen, config), params, counter, episodes, gen,
-                              max_steps=horizon)
-        return ret, counter.episode_steps, counter.env_steps
+        res = evaluate_functional(algo.policy(det, act_gen, config), params, self.real_env, episodes, gen,
+                                  max_steps=horizon)
+        return res.returns, res.lengths.sum(), res.env_steps
 
     def fitness(self, genomes: Tensor, generation: int) -> tuple[Tensor, dict[str, Tensor]]:
         p, r = genomes.shape[0], self.cfg.agents
@@ -419,7 +392,7 @@ class SynthEnvProblem:
             algo, params, self.cfg.episodes, derive_seed(self.cfg.seed, generation, Streams.ENV), self.horizon(generation),
             config=cfg)
         fit = ret.reshape(p, r * self.cfg.episodes).mean(-1)
-        return fit, {"env_steps": torch.tensor(float(env_steps)), "episode_steps": ep_steps.float()}
+        return fit, {"env_steps": env_steps.float(), "episode_steps": ep_steps.float()}
 
     def evaluate_genome(self, genome: Tensor, agents: int, episodes: int, seed: int,
                         deterministic: bool | None = None) -> dict[str, AlgoEvalResult]:

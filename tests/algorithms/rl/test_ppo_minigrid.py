@@ -16,7 +16,7 @@ import time
 import pytest
 import torch
 
-from torch_distill.algorithms.rl.common import evaluate_greedy
+from torch_distill.evaluation import evaluate_functional
 from torch_distill.algorithms.rl.ppo import ActorCritic, PPOConfig, ppo_act, ppo_train
 from torch_distill.envs.vec import make_native
 from torch_distill.keyed import make_keys
@@ -28,8 +28,8 @@ def _train_and_eval(env_id: str, total_steps: int, members: int, seed: int = 0) 
     cfg = PPOConfig(total_timesteps=total_steps, num_envs=32, num_steps=128, lr=5e-4, gamma=0.99, ent_coef=0.01)
     t0 = time.time()
     params, metrics = ppo_train(cfg, env, None, torch.Generator().manual_seed(seed), members, keys=make_keys(seed, members))
-    ret = evaluate_greedy(functools.partial(ppo_act, ActorCritic(env.spec, cfg.hidden, cfg.activation)), params, env,
-                          128, torch.Generator().manual_seed(10_000 + seed))
+    ret = evaluate_functional(functools.partial(ppo_act, ActorCritic(env.spec, cfg.hidden, cfg.activation)), params, env,
+                          128, torch.Generator().manual_seed(10_000 + seed)).returns
     success = (ret > 0).float().mean(1)
     print(f"PPO {env_id}: {members} x {int(metrics['env_steps'][-1])} steps, {time.time() - t0:.1f}s, "
           f"greedy success {success.tolist()}, return {ret.mean(1).tolist()}")

@@ -17,7 +17,8 @@ import pytest
 import torch
 from agent_envs import FixedResets, NoFinalObs
 
-from torch_distill.algorithms.rl import AGENTS, evaluate_greedy, make_agent
+from torch_distill.algorithms.rl import AGENTS, make_agent
+from torch_distill.evaluation import evaluate_functional
 from torch_distill.algorithms.rl.common import EnvStepper, linear_schedule
 from torch_distill.algorithms.rl.dqn import DQNConfig, dqn_act, dqn_train, make_qnetwork
 from torch_distill.algorithms.rl.hparams import (
@@ -438,23 +439,26 @@ def test_bad_input_is_reported():
         td3_train(TD3Config(total_timesteps=10), env, None, torch.Generator(), 1)
 
 
-def test_evaluate_greedy_common_random_numbers():
+def test_evaluate_functional_common_random_numbers():
     env = make_classic_control("CartPole-v1")
     push_right = lambda params, obs: torch.ones(obs.shape[:2], dtype=torch.int64)
-    r = evaluate_greedy(push_right, torch.zeros(3, 1), env, 5, torch.Generator().manual_seed(0))
+    res = evaluate_functional(push_right, torch.zeros(3, 1), env, 5, torch.Generator().manual_seed(0))
+    r = res.returns
+    assert torch.equal(res.lengths.float(), r)  # CartPole pays 1 per step of the first episode only
     assert r.shape == (3, 5)
     assert torch.equal(r[0], r[1]) and torch.equal(r[0], r[2])  # same initial states for every member
     assert torch.all((r >= 8) & (r <= 12))  # pushing right topples the pole in about 10 steps
     # a greedy evaluation of a PPO population runs through ppo_act
     net = ActorCritic(env.spec, (8,))
-    out = evaluate_greedy(functools.partial(ppo_act, net), net.init(make_keys(0, 2)), env, 4, torch.Generator(), max_steps=50)
+    out = evaluate_functional(functools.partial(ppo_act, net), net.init(make_keys(0, 2)), env, 4, torch.Generator(),
+                              max_steps=50).returns
     assert out.shape == (2, 4) and torch.all(out <= 50)
 
 
 # ---------------------------------------------------------------------------------------------------- learning
 def _greedy(act, params, env_id="CartPole-v1", episodes=32):
     env = make_classic_control(env_id)
-    return evaluate_greedy(act, params, env, episodes, torch.Generator().manual_seed(1234))
+    return evaluate_functional(act, params, env, episodes, torch.Generator().manual_seed(1234)).returns
 
 
 def test_ppo_learns_cartpole():

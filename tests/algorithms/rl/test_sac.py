@@ -16,7 +16,7 @@ import pytest
 import torch
 from agent_envs import FixedResets
 
-from torch_distill.algorithms.rl.common import evaluate_greedy
+from torch_distill.evaluation import evaluate_functional
 from torch_distill.algorithms.rl.hparams import with_hparams
 from torch_distill.algorithms.rl.sac import (
     SACConfig,
@@ -35,7 +35,7 @@ from torch_distill.keyed import make_keys
 def _greedy(cfg: SACConfig, params: torch.Tensor, env_id: str, episodes: int = 16) -> torch.Tensor:
     env = make_classic_control(env_id)
     act = functools.partial(sac_act, SACNets(env.spec, cfg.hidden, cfg.activation))
-    return evaluate_greedy(act, params, env, episodes, torch.Generator().manual_seed(1234))
+    return evaluate_functional(act, params, env, episodes, torch.Generator().manual_seed(1234)).returns
 
 
 # ---------------------------------------------------------------------------------------------------- networks and losses

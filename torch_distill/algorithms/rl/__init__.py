@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from torch_distill.algorithms.rl import bandit, dqn, ppo, sac, td3
 from torch_distill.algorithms.rl.agent import Agent, InnerAlgo, InnerOptions
-from torch_distill.algorithms.rl.common import evaluate_greedy
 from torch_distill.envs.core import EnvSpec
 
-__all__ = ["AGENTS", "Agent", "InnerAlgo", "InnerOptions", "evaluate_greedy", "make_agent"]
+__all__ = ["AGENTS", "Agent", "InnerAlgo", "InnerOptions", "make_agent"]
 
 AGENTS: dict[str, Agent] = {a.name: a for a in (ppo.AGENT, dqn.AGENT, sac.AGENT, td3.AGENT, td3.DDPG_AGENT,
                                                  bandit.AGENT, bandit.DPG_AGENT, bandit.CRITIC_AGENT)}

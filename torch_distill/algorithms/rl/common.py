@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from torch_distill.envs.core import EnvStep, FunctionalEnv, step_with_final_obs
-from torch_distill.keyed import is_broadcast, make_keys
+from torch_distill.keyed import make_keys
 
 __all__ = [
     "Callback",
@@ -34,7 +34,6 @@ __all__ = [
     "Logger",
     "MetricsRecorder",
     "clip_grad_norm",
-    "evaluate_greedy",
     "initial_params",
     "linear_schedule",
     "member_setup",
@@ -164,47 +163,3 @@ class MetricsRecorder:
                for k, v in self.rows.items()}
         out["env_steps"] = torch.tensor(self.steps, dtype=torch.int64, device=self.device)
         return out
-
-
-# ---------------------------------------------------------------------------------------------------- evaluation
-@torch.no_grad()
-def evaluate_greedy(
-    act: Callable[[Tensor, Tensor], Tensor],
-    params: Tensor,
-    env: FunctionalEnv,
-    num_episodes: int,
-    generator: torch.Generator,
-    env_params: Any = None,
-    max_steps: int | None = None,
-) -> Tensor:
-    """Greedy returns ``[M, E]`` of ``M`` agents, one episode in each of ``E`` envs per agent (batched).
-
-    Args:
-        act: deterministic action function ``act(params [M, P], obs [M, E, obs_dim]) -> [M, E] / [M, E, A]``
-            (an agent's ``act`` bound to its networks, e.g. :meth:`torch_distill.algorithms.rl.InnerAlgo.policy`).
-        params: ``[M, P]`` trained agents.
-        env: the evaluation env, run with ``M * E`` rows (member-major).
-        num_episodes: ``E``.
-        generator: env randomness (initial states). Common random numbers: with shared (0-dim) env params, env
-            ``e`` of every member starts from the same initial state (``E`` states drawn once and tiled).
-        env_params: ``None``, 0-dim fields (one env for all), or ``[M * E]`` fields (then no CRN of start states).
-        max_steps: step budget per episode, default ``env.spec.max_episode_steps``. Rewards after an env's first
-            ``terminated``/``truncated`` are masked; there is no host sync (the loop runs ``max_steps`` steps).
-    """
-    m = params.shape[0]
-    e = int(num_episodes)
-    if env_params is None or is_broadcast(env_params):
-        state, obs = env.reset(e, generator, env_params)
-        state = type(state)(*(f.repeat(m, *([1] * (f.dim() - 1))) for f in state))
-        obs = obs.repeat(m, *([1] * (obs.dim() - 1)))
-    else:  # per-row env params (a population of envs): each row starts from its own env's distribution
-        state, obs = env.reset(m * e, generator, env_params)
-    returns = torch.zeros(m * e, device=params.device)
-    done = torch.zeros(m * e, dtype=torch.bool, device=params.device)
-    for _ in range(int(max_steps or env.spec.max_episode_steps)):
-        a = act(params, obs.reshape(m, e, -1).to(params.device))
-        a = a.reshape(m * e, *a.shape[2:])
-        state, obs, reward, term, trunc = env.step(state, a, generator, env_params)
-        returns = returns + reward * (~done)
-        done = done | term | trunc
-    return returns.reshape(m, e)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from torch_distill.algorithms.rl.common import evaluate_greedy
+from torch_distill.evaluation import evaluate_functional
 from torch_distill.algorithms.rl.dqn import AGENT as DQN
 from torch_distill.algorithms.rl.dqn import DQNConfig
 from torch_distill.envs.core import FunctionalEnv
@@ -72,7 +72,7 @@ def dqn_steps_to_solve(
 
     def on_check(step: int, params: Tensor) -> None:
         gen = torch.Generator(device=device).manual_seed(eval_seed)
-        ret = evaluate_greedy(lambda p, o: DQN.act(nets, p, o), params, real_env, eval_episodes, gen)
+        ret = evaluate_functional(lambda p, o: DQN.act(nets, p, o), params, real_env, eval_episodes, gen).returns
         checks.append(step)
         curves.append(ret.mean(-1).cpu())
 
