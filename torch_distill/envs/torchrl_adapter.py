@@ -85,9 +85,10 @@ class TorchRLEnv(EnvBase):
         if spec.discrete:
             self.action_spec = Categorical(spec.n_actions, shape=torch.Size([n]), dtype=torch.int64, device=device)
         else:
+            low, high = spec.action_bounds(device)
             self.action_spec = Bounded(
-                low=torch.tensor(spec.action_low, dtype=torch.float32, device=device).expand(n, spec.action_dim),
-                high=torch.tensor(spec.action_high, dtype=torch.float32, device=device).expand(n, spec.action_dim),
+                low=low.expand(n, spec.action_dim),
+                high=high.expand(n, spec.action_dim),
                 shape=torch.Size([n, spec.action_dim]),
                 dtype=torch.float32,
                 device=device,

@@ -217,8 +217,7 @@ class EnvpoolVecEnv:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.spec = _spec_from_gym_spaces(env_id, self.env.observation_space, self.env.action_space, max_steps)
-        self._low = torch.tensor(self.spec.action_low, device=self.device) if not self.spec.discrete else None
-        self._high = torch.tensor(self.spec.action_high, device=self.device) if not self.spec.discrete else None
+        self._low, self._high = (None, None) if self.spec.discrete else self.spec.action_bounds(self.device)
 
     def _create(self, env_seed: list[int]) -> Any:
         with warnings.catch_warnings():

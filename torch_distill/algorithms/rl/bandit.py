@@ -45,7 +45,7 @@ from torch_distill.algorithms.rl.common import (
 from torch_distill.algorithms.rl.hparams import check_ints
 from torch_distill.envs.core import EnvSpec
 from torch_distill.es.optim import adam_init, adam_update
-from torch_distill.keyed import fold_in
+from torch_distill.keyed import fold_in, gumbel_from_uniform
 from torch_distill.nets import FlatMLP
 
 __all__ = ["AGENT", "BANDIT_METHODS", "CRITIC_AGENT", "DPG_AGENT", "BanditConfig", "BanditPolicy", "bandit_act",
@@ -116,9 +116,7 @@ class BanditPolicy:
         self.net = FlatMLP([spec.obs_dim, *hidden, spec.act_dim], activation, out_gain=0.01)
         self.num_params = self.net.num_params
         if not spec.discrete:
-            low = torch.tensor(spec.action_low, dtype=torch.float32)
-            high = torch.tensor(spec.action_high, dtype=torch.float32)
-            self.action_mid, self.action_half = (high + low) / 2, (high - low) / 2
+            self.action_mid, self.action_half = spec.action_box()
 
     def output(self, params: Tensor, obs: Tensor) -> Tensor:
         """``params [M, P]``, ``obs [M, B, obs_dim]`` -> logits ``[M, B, n]`` or actions ``[M, B, A]`` in bounds."""
@@ -146,7 +144,7 @@ def bandit_sample(policy: BanditPolicy, params: Tensor, obs: Tensor, generator: 
     out = policy.output(params, obs)
     if policy.spec.discrete:
         u = torch.rand(out.shape[-2:], generator=generator, device=out.device).clamp_(1e-12, 1.0 - 1e-7)
-        return (out / noise - torch.log(-torch.log(u))).argmax(-1)
+        return (out / noise + gumbel_from_uniform(u)).argmax(-1)
     eps = torch.randn(out.shape[-2:], generator=generator, device=out.device)
     mid, half = policy.action_mid.to(out.device), policy.action_half.to(out.device)
     return torch.minimum(torch.maximum(out + noise * half * eps, mid - half), mid + half)
@@ -157,9 +155,8 @@ def candidate_actions(spec: EnvSpec, grid: int, generator: torch.Generator) -> T
     dev = generator.device
     if spec.discrete:
         return torch.arange(spec.n_actions, device=dev)
-    low = torch.tensor(spec.action_low, dtype=torch.float32, device=dev)
-    high = torch.tensor(spec.action_high, dtype=torch.float32, device=dev)
-    a = len(spec.action_low)
+    low, high = spec.action_bounds(dev)
+    a = spec.action_dim
     if a <= 2:
         axes = [torch.linspace(float(low[i]), float(high[i]), grid, device=dev) for i in range(a)]
         return torch.cartesian_prod(*axes).reshape(-1, a)

@@ -48,7 +48,7 @@ from torch_distill.algorithms.rl.hparams import (
 from torch_distill.algorithms.rl.returns import bootstrap_truncated, gae
 from torch_distill.envs.core import EnvSpec, FunctionalEnv
 from torch_distill.es.optim import adam_init, adam_update
-from torch_distill.keyed import fold_in, gumbel, normal, permutation
+from torch_distill.keyed import fold_in, gumbel, gumbel_from_uniform, normal, permutation
 from torch_distill.nets import FlatMLP
 
 __all__ = [
@@ -199,7 +199,7 @@ def ppo_sample(net: ActorCritic, params: Tensor, obs: Tensor, generator: torch.G
     out, log_std = net.policy(params, obs)
     if net.discrete:
         u = torch.rand(out.shape[-2:], generator=generator, device=out.device).clamp_(1e-12, 1.0 - 1e-7)
-        return (out - torch.log(-torch.log(u))).argmax(-1)
+        return (out + gumbel_from_uniform(u)).argmax(-1)
     noise = torch.randn(out.shape[-2:], generator=generator, device=out.device)
     low, high = _bounds(net.spec, obs.device)
     return torch.maximum(torch.minimum(out + torch.exp(log_std) * noise, high), low)

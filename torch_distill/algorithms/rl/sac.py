@@ -63,7 +63,7 @@ from torch_distill.algorithms.rl.off_policy import OffPolicyConfig, off_policy_t
 from torch_distill.algorithms.rl.replay import ReplayBuffer
 from torch_distill.envs.core import EnvSpec, FunctionalEnv
 from torch_distill.es.optim import adam_init, adam_update
-from torch_distill.keyed import fold_in, gumbel, normal, randint, uniform
+from torch_distill.keyed import fold_in, gumbel, gumbel_from_uniform, normal, randint, uniform
 from torch_distill.nets import FlatMLP
 
 __all__ = ["AGENT", "SACConfig", "SACNets", "sac_act", "sac_networks", "sac_sample", "sac_train"]
@@ -180,8 +180,7 @@ class SACNets:
             a = spec.action_dim
             self.actor = FlatMLP([d, *hidden, 2 * a], activation, out_gain=0.01)
             self.critic = FlatMLP([d + a, *hidden, 1], activation, out_gain=1.0)
-            self.low = torch.tensor(spec.action_low, dtype=torch.float32, device=device)
-            self.high = torch.tensor(spec.action_high, dtype=torch.float32, device=device)
+            self.low, self.high = spec.action_bounds(device)
             self.scale = (self.high - self.low) / 2
             self.centre = (self.high + self.low) / 2
             self.log_scale_sum = float(torch.log(self.scale).sum())
@@ -241,7 +240,7 @@ def sac_sample(nets: SACNets, actor: Tensor, obs: Tensor, generator: torch.Gener
     if nets.discrete:
         logits = nets.actor(actor, obs)
         u = torch.rand(logits.shape[-2:], generator=generator, device=logits.device).clamp_(1e-12, 1.0 - 1e-7)
-        return (logits - torch.log(-torch.log(u))).argmax(-1)
+        return (logits + gumbel_from_uniform(u)).argmax(-1)
     noise = torch.randn((obs.shape[-2], nets.spec.action_dim), generator=generator, device=obs.device)
     return nets.sample(actor, obs, noise.expand(*obs.shape[:-1], -1))[0]
 

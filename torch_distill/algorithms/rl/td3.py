@@ -110,8 +110,7 @@ class TD3Nets:
         self.actor = FlatMLP([spec.obs_dim, *hidden, spec.action_dim], activation, out_gain=0.01)
         self.critic = FlatMLP([spec.obs_dim + spec.action_dim, *hidden, 1], activation, out_gain=1.0)
         self.n_critics = 2 if twin else 1
-        self.low = torch.tensor(spec.action_low, dtype=torch.float32, device=device)
-        self.high = torch.tensor(spec.action_high, dtype=torch.float32, device=device)
+        self.low, self.high = spec.action_bounds(device)
         self.scale = (self.high - self.low) / 2
         self.centre = (self.high + self.low) / 2
 

@@ -265,8 +265,7 @@ class SyntheticEnvBase:
         if self.clip_actions and self.spec.action_low:
             dev = a.device
             if dev not in self._bounds:
-                self._bounds[dev] = (torch.tensor(self.spec.action_low, dtype=torch.float32, device=dev),
-                                     torch.tensor(self.spec.action_high, dtype=torch.float32, device=dev))
+                self._bounds[dev] = self.spec.action_bounds(dev)
             low, high = self._bounds[dev]
             a = torch.maximum(torch.minimum(a, high), low)
         return a

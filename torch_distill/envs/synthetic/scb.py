@@ -175,12 +175,11 @@ class SyntheticContextualBandit(SyntheticEnvBase):
         self.init_net = FlatMLP([self.latent_dim, *self.hidden, obs_dim], activation)
         if self.reward_head == "quadratic":
             self.reward_net = FlatMLP([obs_dim, *self.hidden, 1 + 2 * act_in], activation)
-            low = torch.tensor(real_spec.action_low, dtype=torch.float32)
-            high = torch.tensor(real_spec.action_high, dtype=torch.float32)
+            low, high = real_spec.action_bounds()
             if not bool(torch.isfinite(high - low).all()):
                 raise ValueError(f"{real_spec.env_id}: reward_head='quadratic' needs a bounded action box, got "
                                  f"low={real_spec.action_low}, high={real_spec.action_high}")
-            self._action_box = ((high + low) / 2, (high - low) / 2)
+            self._action_box = real_spec.action_box()
             self._box_cache: dict[torch.device, tuple[Tensor, Tensor]] = {}
         else:
             self.reward_net = FlatMLP([obs_dim + act_in, *self.hidden, 1], activation)
