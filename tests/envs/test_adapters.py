@@ -103,10 +103,14 @@ def test_torchrl_check_env_specs(env_id: str) -> None:
 
 
 def test_torchrl_rollout_equals_functional_env() -> None:
+    """``("next", obs)`` is the last observation of an ended row (torchrl's convention, from ``transition``);
+    a masked reset restarts those rows as ``reset_done`` does: step + masked reset == ``step_with_final_obs``."""
     TorchRLEnv, _ = _torchrl()
     from tensordict import TensorDict
 
-    env = make("MiniGrid-DoorKey-5x5-v0")
+    from torch_distill.envs.core import step_with_final_obs
+
+    env = make("MiniGrid-Empty-5x5-v0")  # 100-step time limit: rows end during the loop
     n = 5
     tenv = TorchRLEnv(env, n, seed=7)
     td = tenv.reset()
@@ -114,19 +118,26 @@ def test_torchrl_rollout_equals_functional_env() -> None:
     state, obs = env.reset(n, g)
     assert torch.equal(td["image"], obs.image) and torch.equal(td["mission"], obs.mission)
     ga = torch.Generator().manual_seed(1)
-    for _ in range(80):
-        a = torch.randint(0, 7, (n,), generator=ga)
+    ended = 0
+    for _ in range(130):
+        a = torch.randint(0, 3, (n,), generator=ga)
         out = tenv.step(TensorDict({"action": a}, batch_size=[n]))
-        state, obs, r, te, tr = env.step(state, a, g)
-        assert torch.equal(out["next", "image"], obs.image)
-        assert torch.equal(out["next", "reward"].view(n), r)
-        assert torch.equal(out["next", "terminated"].view(n), te)
-        assert torch.equal(out["next", "done"].view(n), te | tr)
+        ref = step_with_final_obs(env, state, a, g)
+        done = ref.terminated | ref.truncated
+        assert torch.equal(out["next", "image"], ref.final_obs.image)
+        assert torch.equal(out["next", "reward"].view(n), ref.reward)
+        assert torch.equal(out["next", "terminated"].view(n), ref.terminated)
+        assert torch.equal(out["next", "done"].view(n), done)
+        if bool(done.any()):
+            td = tenv.reset(TensorDict({"_reset": done.view(n, 1)}, batch_size=[n]))
+            assert torch.equal(td["image"][done], ref.obs.image[done])  # torchrl returns the reset rows
+            ended += int(done.sum())
+        state = ref.state
+    assert ended > 0
 
 
 def test_torchrl_partial_reset_keeps_state() -> None:
-    """``_reset`` with a mask: unmasked rows keep their state; masked rows that just ended (already restarted
-    by the functional step) are kept; other masked rows are reset."""
+    """``_reset`` with a mask restarts the masked rows only; unmasked rows keep their state."""
     TorchRLEnv, _ = _torchrl()
     from tensordict import TensorDict
 
@@ -141,8 +152,42 @@ def test_torchrl_partial_reset_keeps_state() -> None:
     after = tenv._state
     assert after.step_count.tolist() == [0, 3, 0, 3, 3, 3]
     assert torch.equal(after.agent_pos[1], before.agent_pos[1])
-    # a row that ended in the last step is already fresh: a masked reset keeps it as it is
-    tenv._fresh = torch.tensor([True, False, False, False, False, False])
-    tenv._state = tenv._state._replace(step_count=torch.tensor([0, 3, 3, 3, 3, 3], dtype=torch.int32))
     tenv.reset(TensorDict({"_reset": torch.ones(n, 1, dtype=torch.bool)}, batch_size=[n]))
     assert tenv._state.step_count.tolist() == [0, 0, 0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "MiniGrid-Empty-5x5-v0"])
+def test_gym_vector_env_final_obs(env_id: str) -> None:
+    """SAME_STEP autoreset: ``info["final_obs"]`` holds the last observation of the rows that ended (the
+    functional env's ``transition`` observation), ``info["_final_obs"]`` marks them."""
+    from torch_distill.envs.core import step_with_final_obs
+
+    env = make(env_id) if env_id.startswith("MiniGrid") else CLASSIC_CONTROL[env_id]()
+    n = 8
+    venv = FunctionalVectorEnv(env, n, seed=3)
+    venv.reset(seed=3)
+    g = torch.Generator().manual_seed(3)
+    state, _ = env.reset(n, g)
+    ga = torch.Generator().manual_seed(0)
+    ended = 0
+    for _ in range(120):
+        a = _actions(env, n, ga)
+        if env_id.startswith("MiniGrid"):
+            a = a % 3
+        _, _, term, trunc, info = venv.step(a.numpy())
+        ref = step_with_final_obs(env, state, a, g)
+        done = (ref.terminated | ref.truncated).numpy()
+        assert np.array_equal(term | trunc, done)
+        if done.any():
+            assert np.array_equal(info["_final_obs"], done)
+            final = _obs_items(ref.final_obs)
+            for i in np.flatnonzero(done):
+                row = info["final_obs"][i]
+                got = row if isinstance(row, dict) else {"observation": row}
+                assert all(np.array_equal(got[k], v[i].numpy()) for k, v in final.items())
+            assert all(info["final_obs"][i] is None for i in np.flatnonzero(~done))
+            ended += int(done.sum())
+        else:
+            assert "final_obs" not in info
+        state = ref.state
+    assert ended > 0
