@@ -1,4 +1,4 @@
-"""Synthetic contextual bandits (envs/synthetic.py) and the SCB search (algorithms/synthetic_env.py).
+"""Synthetic contextual bandits (envs/synthetic/) and the SCB search (algorithms/synthetic_env.py).
 
 CI tests: the SCB env contract (shapes, params as a batch, determinism, common latents, bad input), genome layout and
 size, a population fitness equal to separate single-genome fitnesses, file round trip and corrupt files, and a tiny

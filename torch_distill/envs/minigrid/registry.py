@@ -16,8 +16,8 @@ SimpleCrossing / LavaCrossing S9N1-S9N3 and S11N5, DistShift 1/2, Dynamic-Obstac
 (``action_space.n = 3``), GoToDoor 5/6/8, Fetch 5x5-N2/6x6-N2/8x8-N3, GoToObject 6x6-N2/8x8-N2, PutNear
 6x6-N2/8x8-N3, RedBlueDoors 6/8, Unlock, UnlockPickup, BlockedUnlockPickup, KeyCorridor S3R1-S6R3,
 LockedRoom, Memory S7/S9/S11/S13 and S13Random/S17Random, MultiRoom N2-S4/N4-S5 (v0: 6 rooms, v1: 4)/N6.
-Each is replayed step for step against Farama MiniGrid in ``tests/test_minigrid.py`` and its layout
-distribution checked in ``tests/test_minigrid_layouts.py``.
+Each is replayed step for step against Farama MiniGrid in ``tests/envs/test_minigrid.py`` and its layout
+distribution checked in ``tests/envs/test_minigrid_layouts.py``.
 """
 
 from __future__ import annotations
