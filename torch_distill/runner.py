@@ -1,4 +1,4 @@
-"""The ES outer loop shared by HaDES, the direct-ES baseline and (later) synthetic environments.
+"""The ES outer loop shared by HaDES, the direct-ES baseline and the synthetic-environment search.
 
 A :class:`Problem` turns genomes into fitness; :func:`run_es` does the rest: ask / evaluate this rank's slice /
 gather fitness / tell, periodic evaluation of the ES mean, progress lines, metrics, checkpoints and resume.
