@@ -1,7 +1,7 @@
 """Benchmark the synthetic-env (SCB) search: wall time and env steps per ES generation vs population size.
 
     python scripts/bench_synth_env.py --out bench_synth_env.json                  # CartPole-v1, P = 8 16 32 64
-    python scripts/bench_synth_env.py --popsizes 4 8 --inner-steps 1000 --generations 1 --out /tmp/b.json
+    python scripts/bench_synth_env.py --popsizes 4 8 --inner-steps 1000 --generations 1 --out bench.json
 
 For every env of ``--envs`` and population size P of ``--popsizes`` this builds the fitness of
 :class:`torch_distill.algorithms.synthetic_env.SynthEnvProblem` (``SynthEnvConfig(env, popsize=P, inner_steps,

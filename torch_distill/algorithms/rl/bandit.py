@@ -21,7 +21,7 @@ rewards SCBs whose best actions gradient-based learners find.
 
 There is no exploration noise, replay or critic, so a generation costs a fraction of a PPO/TD3 inner loop and the
 fitness ranking is not drowned in RL training noise. It is not one of the reference's inner algorithms (those are
-RL agents; see shared/reference/synthetic_envs.md): use it to find a reward landscape worth refining, then check
+RL agents, Liesen et al. 2024): use it to find a reward landscape worth refining, then check
 (or keep training) with real RL learners, which see the SCB as held-out algorithms.
 """
 
