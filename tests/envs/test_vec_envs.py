@@ -124,3 +124,23 @@ def test_minigrid_through_the_native_registry_has_flat_symbolic_obs():
     net = PolicyNet(venv.spec, PolicyConfig((16,), "relu"))
     res = evaluate_policies(net, net.init(2, torch.Generator().manual_seed(0)), venv, 2, seed=1, max_steps=30)
     assert res.returns.shape == (2, 2) and torch.all(res.returns >= 0)
+
+
+def test_native_vec_env_final_obs():
+    """``NativeVecEnv(final_obs=True)`` fills ``StepOut.final_obs`` (the last observation of ended rows) and steps
+    exactly as the plain native vector env."""
+    from torch_distill.envs.vec import NativeVecEnv, make_native
+
+    env = make_native("CartPole-v1")
+    a, b = NativeVecEnv(env, 8), NativeVecEnv(env, 8, final_obs=True)
+    a.reset(0), b.reset(0)
+    ended = 0
+    for _ in range(60):
+        act = torch.ones(8, dtype=torch.int64)
+        x, y = a.step(act), b.step(act)
+        assert x.final_obs is None and torch.equal(x.obs, y.obs) and torch.equal(x.reward, y.reward)
+        done = y.terminated | y.truncated
+        assert torch.equal(y.final_obs[~done], y.obs[~done])
+        assert bool((y.final_obs[done, 2].abs() > 0.2).all())  # the pole fell: its last angle is past the limit
+        ended += int(done.sum())
+    assert ended > 0

@@ -18,7 +18,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 import torch
 
-from torch_distill.envs.core import EnvSpec, FunctionalEnv, StepOut
+from torch_distill.envs.core import EnvSpec, FunctionalEnv, StepOut, step_with_final_obs
 
 __all__ = [
     "UnknownEnvError",
@@ -164,7 +164,7 @@ class NativeVecEnv:
     supports_common_random_numbers = True
 
     def __init__(self, env: FunctionalEnv, num_envs: int, device: torch.device | str = "cpu", params: NamedTuple | None = None,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, final_obs: bool = False):
         self.env = env
         self.spec = env.spec
         self.num_envs = num_envs
@@ -172,6 +172,7 @@ class NativeVecEnv:
         self.params = params if params is not None else env.default_params(self.device)
         self.state: Any = None
         self.generator = generator if generator is not None else torch.Generator(device=self.device)
+        self.final_obs = final_obs  # fill StepOut.final_obs (transition + reset_done: MiniGrid observes twice)
 
     def reset(self, seed: int | None, group_size: int | None = None) -> torch.Tensor:
         """Reset every env (``seed`` reseeds the generator; ``None`` draws on from its current state)."""
@@ -186,6 +187,10 @@ class NativeVecEnv:
         return obs
 
     def step(self, action: torch.Tensor) -> StepOut:
+        if self.final_obs:
+            out = step_with_final_obs(self.env, self.state, action, self.generator, self.params)
+            self.state = out.state
+            return StepOut(out.obs, out.reward, out.terminated, out.truncated, out.final_obs)
         self.state, obs, reward, terminated, truncated = self.env.step(self.state, action, self.generator, self.params)
         return StepOut(obs, reward, terminated, truncated)
 
