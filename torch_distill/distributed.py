@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "resolve_device", "init_distributed", "shard", "gather_fitness", "barrier", "cleanup"]
+__all__ = ["DistInfo", "resolve_device", "init_distributed", "shard", "gather_fitness", "gather_fitness_and_counts",
+           "barrier", "cleanup"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,25 @@ def gather_fitness(local: torch.Tensor, popsize: int, info: DistInfo) -> torch.T
     full[shard(popsize, info)] = local
     dist.all_reduce(full, op=dist.ReduceOp.SUM)
     return full
+
+
+def gather_fitness_and_counts(local: torch.Tensor, counts: torch.Tensor, popsize: int,
+                              info: DistInfo) -> tuple[torch.Tensor, torch.Tensor]:
+    """The full fitness ``[P]`` and the per-rank ``counts [K]`` summed over ranks, in one collective.
+
+    One zero-padded ``float64`` ``all_reduce(SUM)`` of ``[P + K]`` (one round trip per generation instead of one
+    per tensor). Exact: each fitness slot holds one rank's value plus zeros (float32 -> float64 -> float32 is the
+    identity) and integer counts stay exact in float64 up to 2**53. Returns ``fitness`` in ``local``'s dtype and
+    ``counts`` in float64; without a process group, ``local`` itself and ``counts`` as float64.
+    """
+    if not info.enabled:
+        return local, counts.to(torch.float64)
+    k = counts.numel()
+    full = torch.zeros(popsize + k, dtype=torch.float64, device=local.device)
+    full[shard(popsize, info)] = local.to(torch.float64)
+    full[popsize:] = counts.to(device=local.device, dtype=torch.float64).reshape(k)
+    dist.all_reduce(full, op=dist.ReduceOp.SUM)
+    return full[:popsize].to(local.dtype), full[popsize:]
 
 
 def barrier(info: DistInfo) -> None:

@@ -4,7 +4,8 @@ fixed observation normaliser.
 :func:`rollout` steps any :class:`~torch_distill.envs.core.VecEnv` under a policy (``obs [N, ...] -> action``) and
 accumulates each env's first episode (return, length; everything after an env's first end is masked), optionally
 recording every observation; it stops early once every env is done (host check every ``check_every`` steps -- the
-only host sync). Everything that runs a policy in an env is built on it: :func:`evaluate_policies` (flat-parameter
+only host sync). On host backends that step subsets (envpool, gymnasium) it steps only the envs whose first episode
+is running, so no simulator step is wasted; native envs keep the masked device-side step. Everything that runs a policy in an env is built on it: :func:`evaluate_policies` (flat-parameter
 policies on a vector env: HaDES and direct-ES fitness), :func:`evaluate_functional` (trained agents on a native
 :class:`~torch_distill.envs.core.FunctionalEnv` with a caller's generator and optionally a population of env params:
 synthetic-env fitness), :func:`collect_observations` (states a policy visits) and :func:`estimate_obs_normalizer`.
@@ -12,9 +13,10 @@ synthetic-env fitness), :func:`collect_observations` (states a policy visits) an
 :func:`evaluate_policies` evaluates ``N`` policies (population members x initialisations) on ``E`` episodes each, in one vector env
 of ``N * E`` envs laid out ``[N, E]``. Common random numbers: every policy sees the same ``E`` initial states
 (``VecEnv.reset(seed, group_size=E)``) and the same action-sampling noise (Gumbel / Gaussian noise drawn ``[E, ...]``
-per step and broadcast over ``N``), as in the HaDES reference. Each env runs exactly one episode: rewards after an
-env's first ``terminated``/``truncated`` are masked out, and the loop stops when every env is done (checked on the
-host every ``check_every`` steps -- the only host sync of an evaluation).
+per step and broadcast over ``N``), as in the HaDES reference. Each env runs exactly one episode: ended envs are no longer stepped
+(envpool, gymnasium) or their rewards after the first ``terminated``/``truncated`` are masked out (native envs), and
+the loop stops when every env is done (native: checked on the host every ``check_every`` steps -- the only host
+sync of an evaluation).
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ class EvalResult(NamedTuple):
 
     returns: Tensor
     lengths: Tensor
-    env_steps: Tensor  # steps executed by the vector env (N * E * loop iterations)
+    env_steps: Tensor  # env steps executed (live-only: the episode steps; masked: N * E * loop iterations)
 
 
 class RolloutResult(NamedTuple):
@@ -114,7 +116,7 @@ class RolloutResult(NamedTuple):
     returns: Tensor  # float32: return of each env's first episode (or of its steps so far)
     lengths: Tensor  # int64: steps of each env's first episode
     done: Tensor  # bool: the first episode ended
-    env_steps: Tensor  # 0-dim int64: steps executed by the vector env (num_envs * loop iterations)
+    env_steps: Tensor  # 0-dim int64: env steps executed (masked path: num_envs * loop iterations)
     observations: Tensor | None  # [T, num_envs, *obs_shape]: the observation each decision was taken on (record_obs)
     last_obs: Tensor  # [num_envs, *obs_shape]: the observation after the last step
 
@@ -148,8 +150,16 @@ def rollout(
     check_every: int = 16,
     record_obs: bool = False,
     device: torch.device | str | None = None,
+    live_only: bool = True,
 ) -> RolloutResult:
     """Step ``venv`` (already reset; ``obs`` its current observations) for up to ``steps`` steps under ``policy``.
+
+    Two ways to step, with the same returns and lengths: where ``venv.steps_subsets`` (envpool, gymnasium) and
+    ``live_only`` (with ``stop_when_done`` and without ``record_obs``), only the envs whose first episode is running
+    are stepped (``venv.step_subset``; executed steps == episode steps, the loop ends with the last episode); else
+    every env is stepped and what follows each env's first end is masked (native envs: no host syncs but the
+    early-exit check). The policy always sees all ``num_envs`` rows (an ended env's row holds its last
+    observation on the live-only path), so its batch and random draws are the same either way.
 
     Args:
         venv: any vector env (native, envpool, gymnasium); it auto-resets, the rollout masks what follows each env's
@@ -162,6 +172,7 @@ def rollout(
             ``steps`` steps (e.g. to collect states across auto-resets).
         record_obs: keep every observation a decision was taken on (``[T, num_envs, *obs_shape]``).
         device: where returns and lengths live (default: the observations' device).
+        live_only: step only running envs where the backend can (see above); False forces the masked full step.
     """
     device = torch.device(device) if device is not None else obs.device
     n = venv.num_envs
@@ -170,6 +181,22 @@ def rollout(
     done = torch.zeros(n, dtype=torch.bool, device=device)
     recorded: list[Tensor] = []
     executed = 0
+    if live_only and stop_when_done and not record_obs and getattr(venv, "steps_subsets", False):
+        live = torch.arange(n)  # host ids of the envs whose first episode is running (host backends step on the host)
+        for _ in range(int(steps)):
+            if live.numel() == 0:
+                break
+            action = policy(obs)
+            out = venv.step_subset(action[live.to(action.device)], live)
+            ids = live.to(device)
+            returns = returns.index_add(0, ids, out.reward.to(device))
+            lengths = lengths.index_add(0, ids, torch.ones_like(ids))
+            ended = (out.terminated | out.truncated).cpu()
+            done = done.index_copy(0, ids, ended.to(device))
+            obs = obs.index_copy(0, live.to(obs.device), out.obs.to(obs.device, obs.dtype))
+            executed += live.numel()
+            live = live[~ended]
+        return RolloutResult(returns, lengths, done, torch.tensor(executed, device=device), None, obs)
     for t in range(int(steps)):
         if record_obs:
             recorded.append(obs)
@@ -197,6 +224,7 @@ def evaluate_policies(
     deterministic: bool = False,
     max_steps: int | None = None,
     check_every: int = 16,
+    live_only: bool = True,
 ) -> EvalResult:
     """Run one episode per env for ``params [N, num_params]`` on ``venv`` (``venv.num_envs == N * episodes``).
 
@@ -210,6 +238,8 @@ def evaluate_policies(
         deterministic: act greedily (argmax / Gaussian mean) instead of sampling, as the reference does.
         max_steps: step budget; defaults to the env's ``max_episode_steps``.
         check_every: host-sync interval for the early exit when every env is done.
+        live_only: on backends that step subsets (envpool, gymnasium), step only the envs whose episode is running
+            (same returns; ``env_steps`` then equals ``lengths.sum()``); False steps every env (masked).
 
     Returns:
         :class:`EvalResult` with ``returns``/``lengths`` ``[N, E]`` float32 / int64.
@@ -230,7 +260,8 @@ def evaluate_policies(
         return net.act(params, x, noise).reshape(n * episodes, *action_shape)
 
     obs = venv.reset(seed, group_size=episodes)
-    res = rollout(venv, obs, policy, max_steps or spec.max_episode_steps, check_every=check_every, device=device)
+    res = rollout(venv, obs, policy, max_steps or spec.max_episode_steps, check_every=check_every, device=device,
+                  live_only=live_only)
     return EvalResult(res.returns.reshape(n, episodes), res.lengths.reshape(n, episodes), res.env_steps)
 
 
@@ -313,8 +344,9 @@ class RealEnvEvaluator:
     """Evaluates populations of policies on a real env; caches one vector env per batch size."""
 
     def __init__(self, env_id: str, device: torch.device, backend: str = "auto", max_steps: int | None = None,
-                 deterministic: bool = False) -> None:
+                 deterministic: bool = False, live_only: bool = True) -> None:
         self.env_id = env_id
+        self.live_only = live_only  # step only running envs on envpool/gymnasium (False: the masked full step)
         self.device = device
         self.backend = resolve_backend(env_id, backend)
         self.max_steps = max_steps
@@ -336,7 +368,8 @@ class RealEnvEvaluator:
     def evaluate(self, net: PolicyNet, params: Tensor, episodes: int, seed: int) -> EvalResult:
         """One episode per env for each of ``params [N, num_params]``, ``episodes`` envs each (CRN across N)."""
         venv = self.venv(params.shape[0] * episodes)
-        return evaluate_policies(net, params, venv, episodes, seed, self.normalizer, self.deterministic, self.max_steps)
+        return evaluate_policies(net, params, venv, episodes, seed, self.normalizer, self.deterministic, self.max_steps,
+                                 live_only=self.live_only)
 
     def state_dict(self) -> dict[str, Any]:
         """The fixed normaliser (checkpointed: a resumed run evaluates exactly as the uninterrupted one)."""

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from torch_distill.distributed import DistInfo, gather_fitness, shard
+from torch_distill.distributed import DistInfo, gather_fitness_and_counts, shard
 from torch_distill.es.strategies import ESState
 from torch_distill.io import load_checkpoint, save_checkpoint
 from torch_distill.log import RunLogger, plot_curves
@@ -123,23 +123,28 @@ def run_es(
         gen_ask.manual_seed(derive_seed(config.seed, g, Streams.ASK))
         population = strategy.ask(state, gen_ask)  # [P, D] on every rank
         local_fit, stats = problem.fitness(population[my_slice], g)
-        fitness = gather_fitness(local_fit.float(), popsize, info)
-        steps = torch.tensor([_to_float(stats["env_steps"]), _to_float(stats["episode_steps"])], device=device)
-        if info.enabled:
-            torch.distributed.all_reduce(steps)
+        # fitness slices and step counters of every rank in one collective; no host sync before it
+        counts = torch.stack([torch.as_tensor(stats[k], device=device).to(torch.float64)
+                              for k in ("env_steps", "episode_steps")])
+        fitness, counts = gather_fitness_and_counts(local_fit.float(), counts, popsize, info)
         state, es_metrics = strategy.tell(state, population, fitness)
-        counters["env_steps"] += float(steps[0])
-        counters["episode_steps"] += float(steps[1])
+        env_steps, episode_steps = counts.tolist()
+        counters["env_steps"] += env_steps
+        counters["episode_steps"] += episode_steps
         done_gen = g + 1
         finite = fitness[torch.isfinite(fitness)]
+        n_finite = finite.numel()
+        fit_stats = (torch.stack([finite.mean(), finite.max(), finite.min(),
+                                  finite.std() if n_finite > 1 else finite.new_zeros(())]).tolist()
+                     if n_finite else [float("nan")] * 3 + [0.0])  # one host transfer for the four statistics
         now = time.perf_counter()
         row: dict[str, Any] = {
             "generation": done_gen,
-            "fitness_mean": float(finite.mean()) if finite.numel() else float("nan"),
-            "fitness_max": float(finite.max()) if finite.numel() else float("nan"),
-            "fitness_min": float(finite.min()) if finite.numel() else float("nan"),
-            "fitness_std": float(finite.std()) if finite.numel() > 1 else 0.0,
-            "nonfinite": int(fitness.numel() - finite.numel()),
+            "fitness_mean": fit_stats[0],
+            "fitness_max": fit_stats[1],
+            "fitness_min": fit_stats[2],
+            "fitness_std": fit_stats[3],
+            "nonfinite": int(fitness.numel() - n_finite),
             "env_steps": counters["env_steps"],
             "episode_steps": counters["episode_steps"],
             "wall_time": now - t_run,

@@ -49,7 +49,10 @@ def test_evaluation_masks_after_first_episode_end(backend):
     assert torch.all(res.lengths < 20) and torch.all(res.lengths >= 5)
     torch.testing.assert_close(res.returns, res.lengths.float())
     torch.testing.assert_close(res.returns[0], res.returns[1])  # common random numbers across policies
-    assert int(res.env_steps) == int(res.lengths.max()) * 8
+    if backend == "native":  # masked full steps until the last env ends (checked every step here)
+        assert int(res.env_steps) == int(res.lengths.max()) * 8
+    else:  # host backends step only live envs
+        assert int(res.env_steps) == int(res.lengths.sum())
 
 
 def test_native_and_gymnasium_returns_have_the_same_distribution():
@@ -144,3 +147,50 @@ def test_native_vec_env_final_obs():
         assert bool((y.final_obs[done, 2].abs() > 0.2).all())  # the pole fell: its last angle is past the limit
         ended += int(done.sum())
     assert ended > 0
+
+
+@pytest.mark.parametrize(("backend", "env_id"), [("envpool", "CartPole-v1"), ("gymnasium", "CartPole-v1"),
+                                                 ("envpool", "Pendulum-v1"), ("gymnasium", "Pendulum-v1"),
+                                                 ("envpool", "Hopper-v4")])
+def test_live_only_stepping_gives_the_masked_returns_with_no_wasted_steps(backend, env_id):
+    """Host backends step only envs whose first episode is running: the same returns and lengths as the masked
+    full step for the same seeds (sampled actions: the noise is drawn for every row either way), and executed steps
+    equal to the episode steps, fewer than the masked path executes."""
+    venv = make_vec_env(env_id, 12, backend=backend)
+    assert venv.steps_subsets
+    net = PolicyNet(venv.spec, PolicyConfig((8,), "tanh"))
+    params = net.init(4, torch.Generator().manual_seed(1))
+    kw = dict(episodes=3, seed=7, max_steps=60)
+    masked = evaluate_policies(net, params, venv, live_only=False, **kw)
+    live = evaluate_policies(net, params, venv, live_only=True, **kw)
+    torch.testing.assert_close(live.returns, masked.returns, rtol=0, atol=0)
+    assert torch.equal(live.lengths, masked.lengths)
+    assert int(live.env_steps) == int(live.lengths.sum())
+    if env_id == "Pendulum-v1":  # only time limits: no step to save
+        assert int(masked.env_steps) == int(live.env_steps) == 12 * 60
+    else:  # some envs end early, so the masked path wastes steps
+        assert int(live.lengths.min()) < int(live.lengths.max())
+        assert int(masked.env_steps) > int(live.env_steps)
+    venv.close()
+
+
+@pytest.mark.parametrize("backend", ["envpool", "gymnasium"])
+def test_step_subset_steps_only_the_given_envs_in_their_order(backend):
+    venv = make_vec_env("CartPole-v1", 4, backend=backend)
+    obs = venv.reset(seed=0)
+    out = venv.step_subset(torch.tensor([1, 1]), torch.tensor([3, 0]))
+    assert out.obs.shape == (2, 4) and out.reward.tolist() == [1.0, 1.0]
+    full = make_vec_env("CartPole-v1", 4, backend=backend)
+    ref = full.step(torch.ones(4, dtype=torch.int64)) if full.reset(seed=0).equal(obs) else None
+    assert ref is not None
+    torch.testing.assert_close(out.obs, ref.obs[[3, 0]])
+    # the envs not stepped are untouched: stepping them now matches the reference's first step
+    rest = venv.step_subset(torch.tensor([1, 1]), torch.tensor([1, 2]))
+    torch.testing.assert_close(rest.obs, ref.obs[[1, 2]])
+    assert venv.step_subset(torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)).obs.shape == (0, 4)
+    with pytest.raises(ValueError, match=r"env_ids=\[1, 1\]: expected distinct ids"):
+        venv.step_subset(torch.tensor([0, 0]), torch.tensor([1, 1]))
+    with pytest.raises(ValueError, match=r"env_ids=\[4\]: expected integer ids in \[0, 4\)"):
+        venv.step_subset(torch.tensor([0]), torch.tensor([4]))
+    venv.close()
+    full.close()

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["EnvSpec", "FunctionalEnv", "VecEnv", "StepOut", "EnvStep", "step_with_final_obs"]
+__all__ = ["EnvSpec", "FunctionalEnv", "VecEnv", "SubsetVecEnv", "StepOut", "EnvStep", "step_with_final_obs"]
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,11 @@ class VecEnv(Protocol):
     ``reset(seed, group_size)``: the ``num_envs`` envs are laid out as ``[num_envs // group_size, group_size]``;
     where the backend allows it (native torch envs, gymnasium), env ``j`` of every group starts from the same
     initial state (common random numbers across population members). Returns ``obs [N, *obs_shape]``.
+
+    Optional capability (:class:`SubsetVecEnv`): a backend with ``steps_subsets = True`` also has
+    ``step_subset(action [K, ...], env_ids [K]) -> StepOut`` (rows in ``env_ids`` order) that steps only those envs
+    and leaves the others untouched. Host backends (envpool, gymnasium) have it, so that the evaluator steps only the
+    envs whose first episode is running; native envs do not (their masked full step stays on the device).
     """
 
     spec: EnvSpec
@@ -204,3 +209,14 @@ class VecEnv(Protocol):
     def step(self, action: torch.Tensor) -> StepOut: ...
 
     def close(self) -> None: ...
+
+
+class SubsetVecEnv(VecEnv, Protocol):
+    """A :class:`VecEnv` that can step a subset of its envs (``steps_subsets = True``)."""
+
+    steps_subsets: bool
+
+    def step_subset(self, action: torch.Tensor, env_ids: torch.Tensor) -> StepOut:
+        """Step only the envs ``env_ids [K]`` (distinct int64, on the CPU) with ``action [K, ...]``; returns ``[K]``
+        rows in ``env_ids`` order, with the backend's usual auto-reset for an env stepped after its end."""
+        ...

@@ -6,7 +6,10 @@ same initial state (common random numbers across population members): native env
 states and repeat them; envpool and gymnasium seed env ``i`` with ``seed + i % group_size``.
 
 Only the native backend keeps everything on the device; envpool and gymnasium step on the host (one copy of
-actions and observations per step).
+actions and observations per step). The host backends also step subsets (``steps_subsets = True``,
+``step_subset(action [K, ...], env_ids [K])``: envpool's ``step(action, env_id)``, gymnasium one sub-env at a time), so
+that the evaluator steps only the envs whose first episode is still running; the native backend keeps the masked full
+step (no host syncs).
 """
 
 from __future__ import annotations
@@ -146,6 +149,24 @@ def env_spec(env_id: str, backend: str = "auto") -> EnvSpec:
 
 
 # ------------------------------------------------------------------------------------------------------ backends
+def _subset_ids(env_ids: Any, num_envs: int) -> np.ndarray:
+    """``env_ids [K]`` (tensor, array or list) as distinct int32 ids in ``[0, num_envs)``, else a ``ValueError``."""
+    if isinstance(env_ids, torch.Tensor):
+        env_ids = env_ids.cpu().numpy()
+    ids = np.asarray(env_ids).reshape(-1)
+    if ids.size and (not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0 or ids.max() >= num_envs):
+        raise ValueError(f"env_ids={ids.tolist()}: expected integer ids in [0, {num_envs})")
+    if np.unique(ids).size != ids.size:
+        raise ValueError(f"env_ids={ids.tolist()}: expected distinct ids")
+    return ids.astype(np.int32)
+
+
+def _empty_step(spec: EnvSpec, device: torch.device) -> StepOut:
+    z = torch.zeros(0, device=device)
+    flag = torch.zeros(0, dtype=torch.bool, device=device)
+    return StepOut(torch.zeros((0, *spec.obs_shape), device=device), z, flag, flag.clone())
+
+
 def _repeat_tree(x: Any, groups: int) -> Any:
     if isinstance(x, torch.Tensor):
         return x.repeat(groups, *([1] * (x.dim() - 1))) if x.dim() > 0 else x
@@ -159,9 +180,11 @@ def _repeat_tree(x: Any, groups: int) -> Any:
 
 
 class NativeVecEnv:
-    """A :class:`FunctionalEnv` held with its state: device-resident, no host round trips."""
+    """A :class:`FunctionalEnv` held with its state: device-resident, no host round trips (no subset stepping: the
+    evaluator masks ended rows of the full step, which needs no host sync)."""
 
     supports_common_random_numbers = True
+    steps_subsets = False
 
     def __init__(self, env: FunctionalEnv, num_envs: int, device: torch.device | str = "cpu", params: NamedTuple | None = None,
                  generator: torch.Generator | None = None, final_obs: bool = False):
@@ -201,12 +224,14 @@ class NativeVecEnv:
 class EnvpoolVecEnv:
     """envpool (C++ thread pool; classic control, MuJoCo, Atari, ...) with torch tensors in and out.
 
-    envpool auto-resets one step AFTER an episode ends; the evaluator masks everything after each env's first
-    done, so this only matters to users stepping it themselves. Envs are re-created on every ``reset`` with
-    per-env seeds (``env_seed``) so that an evaluation is a pure function of its seed.
+    envpool auto-resets one step AFTER an episode ends (that step ignores the action, returns the reset observation
+    and reward 0); the evaluator steps only envs whose first episode is running (:meth:`step_subset`), so it never
+    sees those reset steps. Envs are re-created on every ``reset`` with per-env seeds (``env_seed``) so that an
+    evaluation is a pure function of its seed.
     """
 
     supports_common_random_numbers = True
+    steps_subsets = True
 
     def __init__(self, env_id: str, num_envs: int, device: torch.device | str = "cpu", num_threads: int = 0, **kwargs: Any):
         import envpool
@@ -245,23 +270,48 @@ class EnvpoolVecEnv:
         obs, _ = self.env.reset()
         return torch.as_tensor(np.asarray(obs), dtype=torch.float32).to(self.device)
 
-    def step(self, action: torch.Tensor) -> StepOut:
+    def _host_action(self, action: torch.Tensor) -> np.ndarray:
         if self.spec.discrete:
-            a = action.to("cpu", torch.int64).numpy().astype(np.int32)
-        else:
-            a = torch.clamp(action, self._low, self._high).to("cpu", torch.float64).numpy()
-        obs, rew, term, trunc, _ = self.env.step(a)
+            return action.to("cpu", torch.int64).numpy().astype(np.int32)
+        return torch.clamp(action, self._low, self._high).to("cpu", torch.float64).numpy()
+
+    def _out(self, obs: Any, rew: Any, term: Any, trunc: Any) -> StepOut:
         t = lambda x, dt: torch.as_tensor(np.asarray(x)).to(self.device, dt)  # noqa: E731
         return StepOut(t(obs, torch.float32), t(rew, torch.float32), t(term, torch.bool), t(trunc, torch.bool))
+
+    def step(self, action: torch.Tensor) -> StepOut:
+        obs, rew, term, trunc, _ = self.env.step(self._host_action(action))
+        return self._out(obs, rew, term, trunc)
+
+    def step_subset(self, action: torch.Tensor, env_ids: torch.Tensor) -> StepOut:
+        """Step only envs ``env_ids [K]`` with ``action [K, ...]`` (envpool's ``step(action, env_id)``: in sync mode,
+        ``batch_size == num_envs``, ``recv`` returns exactly the ``K`` envs sent); rows in ``env_ids`` order (envpool
+        reports its order in ``info["env_id"]``)."""
+        ids = _subset_ids(env_ids, self.num_envs)
+        if ids.size == 0:
+            return _empty_step(self.spec, self.device)
+        obs, rew, term, trunc, info = self.env.step(self._host_action(action), ids)
+        got = np.asarray(info["env_id"])
+        if not np.array_equal(got, ids):
+            pos = np.empty(self.num_envs, dtype=np.int64)
+            pos[got] = np.arange(got.size)
+            order = pos[ids]
+            obs, rew, term, trunc = (np.asarray(x)[order] for x in (obs, rew, term, trunc))
+        return self._out(obs, rew, term, trunc)
 
     def close(self) -> None:
         self.env.close()
 
 
 class GymnasiumVecEnv:
-    """A gymnasium ``SyncVectorEnv`` (any registered gymnasium id) with torch tensors in and out. Slow: fallback."""
+    """A gymnasium ``SyncVectorEnv`` (any registered gymnasium id) with torch tensors in and out. Slow: fallback.
+
+    ``SyncVectorEnv`` steps its sub-envs one at a time in Python anyway, so :meth:`step_subset` (a loop over the
+    given sub-envs only) costs nothing extra per env stepped.
+    """
 
     supports_common_random_numbers = True
+    steps_subsets = True
 
     def __init__(self, env_id: str, num_envs: int, device: torch.device | str = "cpu", **kwargs: Any):
         import gymnasium
@@ -280,13 +330,36 @@ class GymnasiumVecEnv:
         obs, _ = self.env.reset(seed=[base + i % group_size for i in range(self.num_envs)])
         return torch.as_tensor(np.asarray(obs), dtype=torch.float32).to(self.device)
 
-    def step(self, action: torch.Tensor) -> StepOut:
+    def _host_action(self, action: torch.Tensor) -> np.ndarray:
         a = action.cpu().numpy()
-        if not self.spec.discrete:
-            a = np.clip(a, self.spec.action_low, self.spec.action_high)
-        obs, rew, term, trunc, _ = self.env.step(a)
+        return a if self.spec.discrete else np.clip(a, self.spec.action_low, self.spec.action_high)
+
+    def _out(self, obs: Any, rew: Any, term: Any, trunc: Any) -> StepOut:
         t = lambda x, dt: torch.as_tensor(np.asarray(x)).to(self.device, dt)  # noqa: E731
         return StepOut(t(obs, torch.float32), t(rew, torch.float32), t(term, torch.bool), t(trunc, torch.bool))
+
+    def step(self, action: torch.Tensor) -> StepOut:
+        obs, rew, term, trunc, _ = self.env.step(self._host_action(action))
+        return self._out(obs, rew, term, trunc)
+
+    def step_subset(self, action: torch.Tensor, env_ids: torch.Tensor) -> StepOut:
+        """Step only sub-envs ``env_ids [K]`` with ``action [K, ...]``, exactly as ``SyncVectorEnv.step`` steps each
+        of them (next-step autoreset: a sub-env stepped after its end is reset, reward 0); rows in ``env_ids`` order.
+        Keeps ``SyncVectorEnv``'s per-env autoreset flags, so full and subset steps can be mixed."""
+        ids = _subset_ids(env_ids, self.num_envs)
+        if ids.size == 0:
+            return _empty_step(self.spec, self.device)
+        a = self._host_action(action)
+        pending = self.env._autoreset_envs  # gymnasium's NEXT_STEP bookkeeping (per sub-env "reset at next step")
+        obs, rew, term, trunc = [], np.zeros(ids.size), np.zeros(ids.size, bool), np.zeros(ids.size, bool)
+        for k, i in enumerate(ids.tolist()):
+            if pending[i]:
+                o, _ = self.env.envs[i].reset()
+            else:
+                o, rew[k], term[k], trunc[k], _ = self.env.envs[i].step(a[k])
+            pending[i] = term[k] or trunc[k]
+            obs.append(np.asarray(o, dtype=self.env.single_observation_space.dtype))
+        return self._out(np.stack(obs), rew, term, trunc)
 
     def close(self) -> None:
         self.env.close()
