@@ -34,11 +34,11 @@ setup(
         "minigrid": ["minigrid>=3.0"],
         "torchrl": ["torchrl>=0.8", "tensordict>=0.8"],
         "test": ["pytest>=7", "minigrid>=3.0", "envpool>=0.8", "mujoco>=3.0", "torchrl==0.14.*", "tensordict==0.14.*",
-                 "import-linter>=2.0"],
+                 "import-linter>=2.0", "pytest-xdist>=3.0"],
         # Peers of scripts/bench_gridworld.py (JAX; benchmarks only).
         "bench": ["jax", "navix", "xminigrid", "envpool>=0.8", "minigrid>=3.0"],
         "dev": ["pytest>=7", "minigrid>=3.0", "envpool>=0.8", "mujoco>=3.0", "torchrl==0.14.*", "tensordict==0.14.*",
-                "import-linter>=2.0", "ruff"],
+                "import-linter>=2.0", "pytest-xdist>=3.0", "ruff"],
     },
     entry_points={"console_scripts": ["torch-distill=torch_distill.cli:main"]},
 )
