@@ -6,6 +6,6 @@ Importing the package registers every native env with gymnasium under ``torch_di
 
 __version__ = "0.1.0"
 
-from torch_distill.envs.gym_registry import register_envs as _register_envs  # noqa: E402
+from torch_distill.envs.gym_registry import register_envs as _register_envs
 
 _register_envs()

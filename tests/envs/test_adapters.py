@@ -89,10 +89,19 @@ def _torchrl():  # type: ignore[no-untyped-def]
     return TorchRLEnv, check_env_specs
 
 
-@pytest.mark.parametrize("env_id", _ids())
+def _registered() -> list[str]:
+    from torch_distill.envs.gym_registry import SYNTHETIC_FILE_ID, registered_ids
+
+    return [n for n in registered_ids() if n != SYNTHETIC_FILE_ID]
+
+
+@pytest.mark.parametrize("env_id", _registered())
 def test_torchrl_check_env_specs(env_id: str) -> None:
+    """Every native env and every shipped synthetic env (the ids of the gymnasium registry) as a torchrl env."""
     TorchRLEnv, check_env_specs = _torchrl()
-    env = make(env_id) if env_id.startswith("MiniGrid") else CLASSIC_CONTROL[env_id]()
+    from torch_distill.envs.gym_registry import make_functional
+
+    env = make_functional(env_id)
     tenv = TorchRLEnv(env, 4, seed=0)
     assert tenv.batch_size == torch.Size([4])
     assert all(s.device == torch.device("cpu") for s in (tenv.action_spec, tenv.reward_spec))

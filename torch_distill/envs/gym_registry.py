@@ -17,25 +17,40 @@ observation), every shipped synthetic env (``SCB-CartPole-v1``, ``MDP-CartPole-v
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 from torch_distill.envs.core import FunctionalEnv, step_with_final_obs
-from torch_distill.envs.gym_adapter import FunctionalVectorEnv, single_action_space, single_observation_space
+from torch_distill.envs.gym_adapter import (
+    FunctionalVectorEnv,
+    single_action_space,
+    single_observation_space,
+)
 
-__all__ = ["NAMESPACE", "SYNTHETIC_FILE_ID", "SingleFunctionalEnv", "make_env", "make_vector", "registered_ids",
-           "register_envs"]
+__all__ = [
+    "NAMESPACE",
+    "SYNTHETIC_FILE_ID",
+    "SingleFunctionalEnv",
+    "make_env",
+    "make_functional",
+    "make_vector",
+    "register_envs",
+    "registered_ids",
+]
 
 NAMESPACE = "torch_distill"
 SYNTHETIC_FILE_ID = "SyntheticEnv-v0"
 
 
-def _functional(name: str, path: str | None = None, device: torch.device | str = "cpu") -> FunctionalEnv:
+def make_functional(name: str, path: str | None = None, device: torch.device | str = "cpu") -> FunctionalEnv:
     """The native env registered as ``torch_distill/<name>``."""
-    from torch_distill.envs.synthetic.files import load_synthetic_env, shipped_synthetic_envs
+    from torch_distill.envs.synthetic.files import (
+        load_synthetic_env,
+        shipped_synthetic_envs,
+    )
 
     if name == SYNTHETIC_FILE_ID:
         if path is None:
@@ -77,7 +92,7 @@ class SingleFunctionalEnv(gym.Env):
     ``reset(seed=s)`` re-seeds it, ``reset()`` continues it.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(self, env: FunctionalEnv, device: torch.device | str = "cpu", render_mode: str | None = None) -> None:
         if render_mode is not None:
@@ -114,7 +129,7 @@ class SingleFunctionalEnv(gym.Env):
 def make_env(name: str, path: str | None = None, device: torch.device | str = "cpu", render_mode: str | None = None,
              max_episode_steps: int | None = None) -> SingleFunctionalEnv:
     """``gymnasium.make`` entry point: the single env ``torch_distill/<name>``."""
-    env = _functional(name, path, device)
+    env = make_functional(name, path, device)
     _check_horizon(env, max_episode_steps)
     return SingleFunctionalEnv(env, device, render_mode)
 
@@ -124,7 +139,7 @@ def make_vector(name: str, num_envs: int, path: str | None = None, device: torch
     """``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")`` entry point: the batched env."""
     if render_mode is not None:
         raise ValueError(f"render_mode={render_mode!r}: these envs have no render mode (expected None)")
-    env = _functional(name, path, device)
+    env = make_functional(name, path, device)
     _check_horizon(env, max_episode_steps)
     return FunctionalVectorEnv(env, num_envs, device, seed=seed)
 
