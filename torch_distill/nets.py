@@ -77,11 +77,22 @@ class FlatMLP:
 
     def forward(self, flat: Tensor, x: Tensor) -> Tensor:
         """``flat [*L, P]``, ``x [*L, B, in]`` -> ``[*L, B, out]``."""
+        if flat.shape[-1] != self.num_params:
+            raise ValueError(f"flat parameters have {flat.shape[-1]} entries, expected {self.num_params}")
+        return self.forward_chunks(torch.split(flat, self.numels, dim=-1), x)
+
+    def forward_chunks(self, chunks: Sequence[Tensor], x: Tensor) -> Tensor:
+        """:meth:`forward` on the flat vector already split by ``torch.split(flat, self.numels, -1)``: weight and
+        bias chunks ``[*L, numel]`` alternating. Training on the chunks as separate leaves spares the backward
+        pass the concatenation of a flat gradient (a full copy per step)."""
         act = ACTIVATIONS[self.activation]
-        layers = self.layers(flat)
-        for i, (w, b) in enumerate(layers):
-            x = torch.matmul(x, w) + b.unsqueeze(-2)
-            if i < len(layers) - 1 or self.final_activation:
+        lead = chunks[0].shape[:-1]
+        n_layers = len(self.sizes) - 1
+        for i in range(n_layers):
+            w = chunks[2 * i].reshape(*lead, self.sizes[i], self.sizes[i + 1])
+            b = chunks[2 * i + 1].unsqueeze(-2)
+            x = torch.matmul(x, w) + b
+            if i < n_layers - 1 or self.final_activation:
                 x = act(x)
         return x
 
