@@ -151,6 +151,7 @@ def rollout(
     record_obs: bool = False,
     device: torch.device | str | None = None,
     live_only: bool = True,
+    group_size: int | None = None,
 ) -> RolloutResult:
     """Step ``venv`` (already reset; ``obs`` its current observations) for up to ``steps`` steps under ``policy``.
 
@@ -173,6 +174,12 @@ def rollout(
         record_obs: keep every observation a decision was taken on (``[T, num_envs, *obs_shape]``).
         device: where returns and lengths live (default: the observations' device).
         live_only: step only running envs where the backend can (see above); False forces the masked full step.
+        group_size: the envs come in groups of this size that one policy member acts in (rows
+            ``[g * group_size, (g + 1) * group_size)``). On CPU the policy is then called as
+            ``policy(obs, members)`` with ``members`` the int64 ids of the groups with an episode still running
+            (None: all of them), refreshed at every early-exit check: it needs to compute those members'
+            actions only (any valid action for the others, which are masked). Same returns and lengths; on
+            other devices (no host syncs) ``members`` stays None.
     """
     device = torch.device(device) if device is not None else obs.device
     n = venv.num_envs
@@ -181,12 +188,22 @@ def rollout(
     done = torch.zeros(n, dtype=torch.bool, device=device)
     recorded: list[Tensor] = []
     executed = 0
+    grouped = group_size is not None
+    compact = grouped and device.type == "cpu" and stop_when_done and not record_obs
+    members: Tensor | None = None
+
+    def act(o: Tensor) -> Tensor:
+        return policy(o, members) if grouped else policy(o)  # type: ignore[call-arg]
+
+    def refresh(done: Tensor) -> Tensor | None:
+        live = ~done.view(-1, int(group_size)).all(1)  # type: ignore[arg-type]
+        return None if bool(live.all()) else live.nonzero().squeeze(1)
     if live_only and stop_when_done and not record_obs and getattr(venv, "steps_subsets", False):
         live = torch.arange(n)  # host ids of the envs whose first episode is running (host backends step on the host)
         for _ in range(int(steps)):
             if live.numel() == 0:
                 break
-            action = policy(obs)
+            action = act(obs)
             out = venv.step_subset(action[live.to(action.device)], live)
             ids = live.to(device)
             returns = returns.index_add(0, ids, out.reward.to(device))
@@ -196,19 +213,24 @@ def rollout(
             obs = obs.index_copy(0, live.to(obs.device), out.obs.to(obs.device, obs.dtype))
             executed += live.numel()
             live = live[~ended]
+            if compact and bool(ended.any()):
+                members = refresh(done)
         return RolloutResult(returns, lengths, done, torch.tensor(executed, device=device), None, obs)
     for t in range(int(steps)):
         if record_obs:
             recorded.append(obs)
-        out = venv.step(policy(obs))
+        out = venv.step(act(obs))
         alive = ~done
         returns = returns + out.reward.to(device) * alive
         lengths = lengths + alive.long()
         done = done | out.terminated.to(device) | out.truncated.to(device)
         obs = out.obs
         executed += 1
-        if stop_when_done and (t + 1) % check_every == 0 and bool(done.all()):
-            break
+        if stop_when_done and (t + 1) % check_every == 0:
+            if bool(done.all()):
+                break
+            if compact:
+                members = refresh(done)
     observations = torch.stack(recorded) if record_obs and recorded else None
     return RolloutResult(returns, lengths, done, torch.tensor(executed * n, device=device), observations, obs)
 
@@ -225,6 +247,7 @@ def evaluate_policies(
     max_steps: int | None = None,
     check_every: int = 16,
     live_only: bool = True,
+    compact: bool = True,
 ) -> EvalResult:
     """Run one episode per env for ``params [N, num_params]`` on ``venv`` (``venv.num_envs == N * episodes``).
 
@@ -240,6 +263,8 @@ def evaluate_policies(
         check_every: host-sync interval for the early exit when every env is done.
         live_only: on backends that step subsets (envpool, gymnasium), step only the envs whose episode is running
             (same returns; ``env_steps`` then equals ``lengths.sum()``); False steps every env (masked).
+        compact: on CPU, run the policy only for the members with an episode still running (refreshed at every
+            early-exit check; same returns, the noise is drawn for all); False always runs the whole population.
 
     Returns:
         :class:`EvalResult` with ``returns``/``lengths`` ``[N, E]`` float32 / int64.
@@ -254,14 +279,22 @@ def evaluate_policies(
     gen.manual_seed(int(seed) + 7919)
     action_shape = () if spec.discrete else (spec.action_dim,)
 
-    def policy(obs: Tensor) -> Tensor:
+    cache: dict[str, Tensor | None] = {"members": None, "params": params}
+
+    def policy(obs: Tensor, members: Tensor | None = None) -> Tensor:
         x = normalizer(obs.to(device)).reshape(n, episodes, -1)
-        noise = None if deterministic else sample_noise(spec, episodes, gen, device)
-        return net.act(params, x, noise).reshape(n * episodes, *action_shape)
+        noise = None if deterministic else sample_noise(spec, episodes, gen, device)  # drawn for every member
+        if members is None:
+            return net.act(params, x, noise).reshape(n * episodes, *action_shape)
+        if cache["members"] is not members:  # the live members' parameters, gathered once per refresh
+            cache["members"], cache["params"] = members, params.index_select(0, members)
+        live = net.act(cache["params"], x.index_select(0, members), noise)  # type: ignore[arg-type]
+        full = live.new_zeros((n, episodes, *action_shape))  # finished members' rows are masked: any action
+        return full.index_copy_(0, members, live).reshape(n * episodes, *action_shape)
 
     obs = venv.reset(seed, group_size=episodes)
     res = rollout(venv, obs, policy, max_steps or spec.max_episode_steps, check_every=check_every, device=device,
-                  live_only=live_only)
+                  live_only=live_only, group_size=episodes if compact else None)
     return EvalResult(res.returns.reshape(n, episodes), res.lengths.reshape(n, episodes), res.env_steps)
 
 

@@ -189,6 +189,34 @@ def test_cartpole_returns_equal_lengths_and_crn_rows(cartpole_net):
     assert not torch.equal(other.returns, res.returns)
 
 
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "MountainCar-v0", "Pendulum-v1"])
+def test_compacted_policy_batches_give_the_same_returns(env_id, monkeypatch):
+    """On CPU the policy runs only for members with a running episode: same returns, lengths and steps as the
+    whole-population forward, and the batches really shrink."""
+    n, e = 16, 3
+    venv = make_vec_env(env_id, n * e, "cpu")
+    net = PolicyNet(venv.spec, PolicyConfig(hidden=(8,)))
+    params = net.init(n, torch.Generator().manual_seed(3)) * 4.0  # diverse policies: episodes end at many times
+    full = evaluate_policies(net, params, venv, e, seed=5, check_every=4, max_steps=200, compact=False)
+    batches: list[int] = []
+    act = net.act
+
+    def spy(flat, obs, noise):
+        batches.append(flat.shape[0])
+        return act(flat, obs, noise)
+
+    monkeypatch.setattr(net, "act", spy)
+    comp = evaluate_policies(net, params, venv, e, seed=5, check_every=4, max_steps=200)
+    assert torch.equal(comp.returns, full.returns) and torch.equal(comp.lengths, full.lengths)
+    assert int(comp.env_steps) == int(full.env_steps)
+    assert batches[0] == n and batches == sorted(batches, reverse=True)
+    # a member leaves the batch at the first check (every 4 steps) after its last episode ended
+    finished_early = int((full.lengths.max(1).values <= 200 - 4).sum())
+    assert (min(batches) < n) == (finished_early > 0)
+    if env_id == "CartPole-v1":
+        assert finished_early > 0
+
+
 def test_cartpole_every_group_gets_the_same_starts():
     n, e = 4, 5
     venv = make_vec_env("CartPole-v1", n * e, "cpu")
