@@ -113,7 +113,7 @@ def run_es(
         logger.print(f"resumed from {ckpt_path} at generation {start_gen}")
     else:
         state = strategy.init(problem.initial_mean().to(device))
-    popsize = strategy.config.popsize
+    popsize = strategy.popsize
     my_slice = shard(popsize, info)
     gen_ask = torch.Generator(device=device)
     t_run = time.perf_counter() - counters["wall_time"]

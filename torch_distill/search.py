@@ -30,10 +30,36 @@ from torch_distill.log import format_table
 from torch_distill.runner import Problem, RunnerConfig, Streams, derive_seed, run_es
 from torch_distill.runs import RunOptions, command_line, make_run_dir, resumed_config
 
-__all__ = ["ESOptions", "Candidate", "Finished", "SearchMethod", "run_search", "LEARNING_RATE_FIELD"]
+__all__ = ["ESOptions", "Candidate", "Finished", "SearchMethod", "run_search", "LEARNING_RATE_FIELD", "STRATEGY_HELP"]
 
-LEARNING_RATE_FIELD = {"snes": "lrate_mean", "open_es": "lr"}
-"""The hyperparameter of each strategy that ``ESOptions.es_lr`` sets."""
+LEARNING_RATE_FIELD: dict[str, str | None] = {
+    "snes": "lrate_mean",
+    "open_es": "lr",
+    "cma_es": "lrate_mean",
+    "sep_cma_es": "lrate_mean",
+    "pgpe": "center_learning_rate",
+    "cem": None,
+}
+"""The hyperparameter of each strategy that ``ESOptions.es_lr`` sets: OpenES's Adam lr, SNES's ``lrate_mean``,
+CMA-ES's and Sep-CMA-ES's mean learning rate ``c_m`` (the tutorial's 1), PGPE's ClipUp centre learning rate; None
+for CEM, which refits its mean to the elite and has no learning rate (``es_lr`` is not used). Every registered
+strategy has an entry (``ESOptions.sigma`` always sets ``sigma_init``: the initial step size of CMA-ES and
+Sep-CMA-ES, the initial per-dimension stdev of SNES, PGPE and CEM, OpenES's sigma)."""
+
+STRATEGY_HELP = (
+    "snes (sigma auto 0.5, es_lr = lrate_mean auto 1.0), open_es (OpenES + Adam: sigma auto 0.03, es_lr = Adam lr "
+    "auto 0.05; even popsize), cma_es and sep_cma_es (sigma = initial step size auto 0.5, es_lr = mean learning "
+    "rate c_m auto 1.0; other rates from D and popsize as Hansen's tutorial), pgpe (PGPE + ClipUp, EvoTorch "
+    "recipe: sigma = initial stdev auto 0.1, es_lr = centre learning rate auto 0.05, max speed 2 es_lr; even "
+    "popsize), cem (cross-entropy method: sigma auto 0.5, es_lr unused)"
+)
+"""What ``--sigma`` and ``--es-lr`` mean for each strategy (the methods' ``strategy`` help cites it)."""
+
+
+def _needs_even_popsize(name: str) -> bool:
+    """Strategies that sample antithetic pairs by default (OpenES, PGPE)."""
+    cfg = STRATEGIES[name][1]
+    return any(f.name == "antithetic" and f.default is True for f in dataclasses.fields(cfg))
 
 
 @dataclass
@@ -48,15 +74,17 @@ class ESOptions(RunOptions):
     env: str = "CartPole-v1"
     """Environment id."""
     strategy: str = "snes"
-    """Evolution strategy: snes or open_es (auto: snes)."""
+    """Evolution strategy: snes, open_es, cma_es, sep_cma_es, pgpe or cem (auto: snes); see
+    :data:`STRATEGY_HELP` for what ``sigma`` and ``es_lr`` set in each."""
     popsize: int = 64
-    """ES population size (even for antithetic OpenES)."""
+    """ES population size (even for OpenES and PGPE, which sample antithetic pairs)."""
     generations: int = 30
     """Number of ES generations."""
     sigma: float | None = None
-    """Initial ES noise scale (auto: 0.5 SNES, 0.03 OpenES)."""
+    """Initial ES noise scale (auto: 0.5 SNES, CMA-ES, Sep-CMA-ES, CEM; 0.03 OpenES; 0.1 PGPE)."""
     es_lr: float | None = None
-    """ES learning rate: OpenES Adam lr (auto 0.05) or SNES lrate_mean (auto 1.0)."""
+    """ES learning rate: OpenES Adam lr (auto 0.05), SNES lrate_mean (auto 1.0), CMA-ES / Sep-CMA-ES c_m (auto
+    1.0), PGPE centre learning rate (auto 0.05); not used by CEM."""
 
     strategy_fields: ClassVar[tuple[str, ...]] = ()
     """Further fields of the config passed to the strategy under their own names where the strategy has that
@@ -97,8 +125,9 @@ class ESOptions(RunOptions):
             v = getattr(self, k)
             if v is not None and not (math.isfinite(v) and v > 0):
                 raise ValueError(f"{k}={v!r}: expected a positive finite number")
-        if self.strategy_name() == "open_es" and self.popsize % 2:
-            raise ValueError(f"popsize={self.popsize}: OpenES samples antithetic pairs, expected an even number")
+        if _needs_even_popsize(self.strategy_name()) and self.popsize % 2:
+            who = {"open_es": "OpenES", "pgpe": "PGPE"}.get(self.strategy_name(), self.strategy_name())
+            raise ValueError(f"popsize={self.popsize}: {who} samples antithetic pairs, expected an even number")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from torch_distill.io import atomic_write
 from torch_distill.policies import PolicyConfig, PolicyNet, parse_hidden
 from torch_distill.runner import Streams, derive_seed
 from torch_distill.evaluation import RealEnvEvaluator
-from torch_distill.search import Candidate, ESOptions, Finished, SearchMethod, run_search
+from torch_distill.search import LEARNING_RATE_FIELD, Candidate, ESOptions, Finished, SearchMethod, run_search
 
 __all__ = ["DirectESConfig", "DirectESProblem", "DirectESSearch", "run_direct_es"]
 
@@ -32,12 +32,14 @@ __all__ = ["DirectESConfig", "DirectESProblem", "DirectESSearch", "run_direct_es
 class DirectESConfig(ESOptions):
     """ES directly on policy weights (the neuroevolution baseline HaDES is compared with)."""
 
-    strategy: Literal["open_es", "snes"] = "open_es"
-    """Evolution strategy."""
+    strategy: Literal["open_es", "snes", "cma_es", "sep_cma_es", "pgpe", "cem"] = "open_es"
+    """Evolution strategy. --sigma / --es-lr set: open_es the noise scale / Adam lr (even popsize); snes the stdev /
+    lrate_mean; cma_es, sep_cma_es the initial step size / mean learning rate c_m; pgpe (PGPE + ClipUp) the initial stdev / centre learning rate
+    (even popsize; fitness shaping from --shaping); cem the initial stdev / nothing."""
     sigma: float = 0.05
     """Initial ES noise scale."""
-    es_lr: float = 0.02
-    """OpenES Adam learning rate (SNES: lrate_mean)."""
+    es_lr: float | None = None
+    """ES learning rate (see --strategy; auto: 0.02 for open_es and snes, the strategy's own default otherwise)."""
     beta1: float = 0.9
     """OpenES Adam beta1."""
     shaping: Literal["none", "centered_rank", "z_score"] = "centered_rank"
@@ -48,6 +50,12 @@ class DirectESConfig(ESOptions):
     """Hidden activation (auto: relu discrete, tanh continuous)."""
 
     strategy_fields: ClassVar[tuple[str, ...]] = ("beta1", "shaping")
+
+    def strategy_kwargs(self) -> dict[str, Any]:
+        kw = super().strategy_kwargs()
+        if self.es_lr is None and self.strategy_name() in ("open_es", "snes"):
+            kw[LEARNING_RATE_FIELD[self.strategy_name()]] = 0.02  # the baseline's rate for the gradient-style ESs
+        return kw
 
     def validate(self) -> None:
         super().validate()

@@ -55,9 +55,12 @@ class HadesConfig(ESOptions):
     """Number D of synthetic state-action pairs."""
     labels: Literal["auto", "fixed", "logits"] = "auto"
     """Discrete labels: fixed balanced one-hots (auto) or evolved logits. Continuous labels are always evolved."""
-    strategy: Literal["auto", "snes", "open_es"] = "auto"
+    strategy: Literal["auto", "snes", "open_es", "cma_es", "sep_cma_es", "pgpe", "cem"] = "auto"
     """Evolution strategy: auto = SNES (the reference's MinAtar choice; at CPU-sized populations it also beat the
-    reference's Brax choice, OpenES + Adam, on Pendulum). open_es = OpenES + Adam(beta1 0.99), sigma 0.03, lr 0.05."""
+    reference's Brax choice, OpenES + Adam, on Pendulum). open_es = OpenES + Adam(beta1 0.99), sigma 0.03, lr 0.05
+    (even popsize). cma_es / sep_cma_es: sigma = initial step size (auto 0.5), es-lr = mean learning rate c_m (auto
+    1.0). pgpe (PGPE + ClipUp): sigma = initial stdev (auto 0.1), es-lr = centre learning rate (auto 0.05; max speed
+    2 x), even popsize. cem: sigma auto 0.5, es-lr unused."""
     temperature: float = 20.0
     """SNES rank-weight temperature (0 = NES utilities)."""
     hidden: str = "auto"

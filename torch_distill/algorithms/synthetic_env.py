@@ -145,8 +145,10 @@ class SynthEnvConfig(ESOptions):
     """Hidden widths of the inner agents' networks."""
     agent_activation: str = "auto"
     """Hidden activation of the inner agents (auto: tanh discrete, relu continuous, as the reference)."""
-    strategy: Literal["snes", "open_es"] = "snes"
-    """Evolution strategy: snes (reference) or open_es (OpenES + Adam)."""
+    strategy: Literal["snes", "open_es", "cma_es", "sep_cma_es", "pgpe", "cem"] = "snes"
+    """Evolution strategy: snes (reference) or open_es (OpenES + Adam, even popsize); also cma_es, sep_cma_es
+    (sigma = initial step size, es-lr = mean learning rate c_m, auto 1.0), pgpe (PGPE + ClipUp: sigma = initial
+    stdev, es-lr = centre learning rate, auto 0.05; even popsize) and cem (es-lr unused)."""
     popsize: int = 32
     """ES population size (reference: 64-256)."""
     generations: int = 50

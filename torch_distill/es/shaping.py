@@ -27,6 +27,7 @@ __all__ = [
     "nes_utilities",
     "snes_weights",
     "identity",
+    "best_first_order",
     "SHAPING",
 ]
 
@@ -66,6 +67,15 @@ def sanitize(fitness: Tensor, maximize: bool) -> Tensor:
 def _best_first_order(fitness: Tensor) -> Tensor:
     """Indices sorting ``fitness`` from best (largest) to worst; ties: lower index first. ``[P]`` int64."""
     return torch.argsort(fitness, descending=True, stable=True)
+
+
+def best_first_order(fitness: Tensor) -> Tensor:
+    """Indices sorting utilities ``fitness [P]`` (larger is better) from best to worst. ``[P]`` int64.
+
+    Ties are broken by index (the lower index first), as every rank-based function here; the selection of
+    CMA-ES, Sep-CMA-ES and CEM uses it.
+    """
+    return _best_first_order(_check_1d(fitness, "best_first_order"))
 
 
 def _ranks_best_first(fitness: Tensor) -> Tensor:
