@@ -86,7 +86,7 @@ def run_ours(width: int, generations: int, cpu: int | None, seed: int) -> dict[s
         "final_fitness_mean": rows[-1]["fitness_mean"],
         "loadavg_before": load,
         "loadavg_after": os.getloadavg(),
-        "command": " ".join("python" if c == sys.executable else c for c in cmd),
+        "command": " ".join("python" if c == sys.executable else "RUNS" if c == tmp else c for c in cmd),
     }
 
 
