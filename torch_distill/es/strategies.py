@@ -141,6 +141,20 @@ def _check_field(config: object, name: str, ok: Callable[[Any], bool], expected:
         raise ValueError(f"{type(config).__name__}.{name} must be {expected}, got {value!r}")
 
 
+def _check_population(config: Any, optional: bool = False) -> None:
+    """The checks every config shares: ``popsize`` an int >= 2 (or None where ``optional``: the strategy's
+    default), even under mirrored sampling, and ``sigma_init`` > 0."""
+    if optional:
+        _check_field(config, "popsize", lambda v: v is None or (_is_int(v) and v >= 2), "None or an int >= 2")
+    else:
+        _check_field(config, "popsize", lambda v: _is_int(v) and v >= 2, "an int >= 2")
+    _require(
+        not config.antithetic or config.popsize is None or config.popsize % 2 == 0,
+        f"{type(config).__name__}.popsize must be even with antithetic=True, got popsize={config.popsize!r}",
+    )
+    _check_field(config, "sigma_init", lambda v: _finite(v) and v > 0, "> 0")
+
+
 @dataclass
 class OpenESConfig:
     """Hyperparameters of :class:`OpenES` (defaults: the HaDES Brax runs, except the population size 2048)."""
@@ -176,12 +190,7 @@ class OpenESConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field, its value and what is expected."""
-        _check_field(self, "popsize", lambda v: _is_int(v) and v >= 2, "an int >= 2")
-        _require(
-            not self.antithetic or self.popsize % 2 == 0,
-            f"OpenESConfig.popsize must be even with antithetic=True, got popsize={self.popsize!r}",
-        )
-        _check_field(self, "sigma_init", lambda v: _finite(v) and v > 0, "> 0")
+        _check_population(self)
         _check_field(self, "sigma_decay", lambda v: _finite(v) and v > 0, "> 0")
         _check_field(self, "sigma_limit", lambda v: _finite(v) and v >= 0, ">= 0")
         _check_field(self, "lr", lambda v: _finite(v) and v > 0, "> 0")
@@ -215,12 +224,7 @@ class SNESConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field, its value and what is expected."""
-        _check_field(self, "popsize", lambda v: _is_int(v) and v >= 2, "an int >= 2")
-        _require(
-            not self.antithetic or self.popsize % 2 == 0,
-            f"SNESConfig.popsize must be even with antithetic=True, got popsize={self.popsize!r}",
-        )
-        _check_field(self, "sigma_init", lambda v: _finite(v) and v > 0, "> 0")
+        _check_population(self)
         _check_field(self, "temperature", lambda v: _finite(v) and v >= 0, ">= 0 (0 = NES utilities)")
         _check_field(self, "lrate_mean", lambda v: _finite(v) and v > 0, "> 0")
         _check_field(self, "lrate_sigma", lambda v: v is None or (_finite(v) and v > 0), "None or > 0")
@@ -494,13 +498,7 @@ class _CMACommonConfig:
     """True if larger fitness is better (returns); False for losses."""
 
     def _validate_common(self) -> None:
-        name = type(self).__name__
-        _check_field(self, "popsize", lambda v: v is None or (_is_int(v) and v >= 2), "None or an int >= 2")
-        _require(
-            not self.antithetic or self.popsize is None or self.popsize % 2 == 0,
-            f"{name}.popsize must be even with antithetic=True, got popsize={self.popsize!r}",
-        )
-        _check_field(self, "sigma_init", lambda v: _finite(v) and v > 0, "> 0")
+        _check_population(self, optional=True)
         _check_field(self, "lrate_mean", lambda v: _finite(v) and v > 0, "> 0")
         _check_field(self, "c_sigma", _opt_unit, "None or in (0, 1]")
         _check_field(self, "d_sigma", lambda v: v is None or (_finite(v) and v > 0), "None or > 0")
@@ -946,12 +944,7 @@ class PGPEConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field, its value and what is expected."""
-        _check_field(self, "popsize", lambda v: _is_int(v) and v >= 2, "an int >= 2")
-        _require(
-            not self.antithetic or self.popsize % 2 == 0,
-            f"PGPEConfig.popsize must be even with antithetic=True, got popsize={self.popsize!r}",
-        )
-        _check_field(self, "sigma_init", lambda v: _finite(v) and v > 0, "> 0")
+        _check_population(self)
         _check_field(self, "center_learning_rate", lambda v: _finite(v) and v > 0, "> 0")
         _check_field(self, "stdev_learning_rate", lambda v: _finite(v) and v >= 0, ">= 0")
         _check_field(self, "max_speed", lambda v: v is None or (_finite(v) and v > 0), "None or > 0")
@@ -1098,12 +1091,7 @@ class CEMConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field, its value and what is expected."""
-        _check_field(self, "popsize", lambda v: _is_int(v) and v >= 2, "an int >= 2")
-        _require(
-            not self.antithetic or self.popsize % 2 == 0,
-            f"CEMConfig.popsize must be even with antithetic=True, got popsize={self.popsize!r}",
-        )
-        _check_field(self, "sigma_init", lambda v: _finite(v) and v > 0, "> 0")
+        _check_population(self)
         _check_field(self, "elite_ratio", lambda v: _finite(v) and 0 < v <= 1, "in (0, 1]")
         _check_field(self, "smoothing", lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)")
         _check_field(self, "sigma_limit", lambda v: _finite(v) and v >= 0, ">= 0")
