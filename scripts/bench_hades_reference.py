@@ -25,6 +25,7 @@ ours in the output, with the ratio ours / reference of s/gen for every reference
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -62,15 +63,15 @@ def run_ours(width: int, generations: int, cpu: int | None, seed: int) -> dict[s
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         load = os.getloadavg()
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             raise SystemExit(f"torch-distill hades failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         rows = [json.loads(line) for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
     rows = [r for r in rows if "fitness_mean" in r]
-    times = [b["wall_time"] - a["wall_time"] for a, b in zip(rows, rows[1:])]
-    steps = [b["env_steps"] - a["env_steps"] for a, b in zip(rows, rows[1:])]
-    ep_steps = [b["episode_steps"] - a["episode_steps"] for a, b in zip(rows, rows[1:])]
+    times = [b["wall_time"] - a["wall_time"] for a, b in itertools.pairwise(rows)]
+    steps = [b["env_steps"] - a["env_steps"] for a, b in itertools.pairwise(rows)]
+    ep_steps = [b["episode_steps"] - a["episode_steps"] for a, b in itertools.pairwise(rows)]
     solved = next((r["generation"] for r in rows if r["fitness_mean"] >= TARGET), None)
     return {
         "width": width,

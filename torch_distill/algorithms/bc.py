@@ -9,8 +9,8 @@ torch's fused Adam update the whole batch -- there is no Python loop over member
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
