@@ -5,8 +5,23 @@ PGPE (+ ClipUp), CEM and IPOP restarts; ``shaping`` the fitness shaping function
 and ClipUp usable under ``torch.func.vmap``.
 """
 
-from .optim import AdamState, ClipUpState, adam_init, adam_update, clipup_init, clipup_update
-from .shaping import SHAPING, best_first_order, centered_ranks, nes_utilities, sanitize, snes_weights, z_score
+from .optim import (
+    AdamState,
+    ClipUpState,
+    adam_init,
+    adam_update,
+    clipup_init,
+    clipup_update,
+)
+from .shaping import (
+    SHAPING,
+    best_first_order,
+    centered_ranks,
+    nes_utilities,
+    sanitize,
+    snes_weights,
+    z_score,
+)
 from .strategies import (
     CEM,
     CMAES,
