@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 
 from torch_distill.envs.classic_control import make_classic_control
+from torch_distill.envs.synthetic import SyntheticContextualBandit
+from torch_distill.envs.vec import make_native
 
 
 def gen(seed: int) -> torch.Generator:
@@ -69,3 +71,26 @@ class NoFinalObs:
     def step(self, state, action, generator, params=None):
         return self.env.step(state, action, generator, params)
 
+
+def half_s0_scb() -> tuple[SyntheticContextualBandit, torch.Tensor]:
+    """Hand-built Pendulum-shaped SCB: contexts ``s = z ~ N(0, I)`` and reward ``-|a - s0 / 2|``."""
+    scb = SyntheticContextualBandit(make_native("Pendulum-v1").spec)
+    genome = torch.zeros(scb.num_params)
+    views = scb.unflatten(genome)
+    w = torch.zeros(3, 32)
+    for j in range(3):  # hidden j = relu(z_j), hidden j + 3 = relu(-z_j); obs_j = h_j - h_{j+3} = z_j
+        w[j, j], w[j, j + 3] = 1.0, -1.0
+    views["initial_state.0.weight"].copy_(w)
+    w2 = torch.zeros(32, 3)
+    for j in range(3):
+        w2[j, j], w2[j + 3, j] = 1.0, -1.0
+    views["initial_state.1.weight"].copy_(w2)
+    r1 = torch.zeros(4, 32)  # input [s0, s1, s2, a]; hidden 0 = relu(a - s0 / 2), hidden 1 = relu(s0 / 2 - a)
+    r1[3, 0], r1[0, 0] = 1.0, -0.5
+    r1[3, 1], r1[0, 1] = -1.0, 0.5
+    views["reward.0.weight"].copy_(r1)
+    r2 = torch.zeros(32, 1)
+    r2[0, 0] = r2[1, 0] = -1.0
+    views["reward.1.weight"].copy_(r2)
+    genome = torch.cat([v.flatten() for v in views.values()])
+    return scb, genome

@@ -152,6 +152,7 @@ def rollout(
     device: torch.device | str | None = None,
     live_only: bool = True,
     group_size: int | None = None,
+    progress: Callable[[int], Any] | None = None,
 ) -> RolloutResult:
     """Step ``venv`` (already reset; ``obs`` its current observations) for up to ``steps`` steps under ``policy``.
 
@@ -180,6 +181,8 @@ def rollout(
             (None: all of them), refreshed at every early-exit check: it needs to compute those members'
             actions only (any valid action for the others, which are masked). Same returns and lengths; on
             other devices (no host syncs) ``members`` stays None.
+        progress: called with the number of steps taken since its last call (e.g. a progress bar's ``update``):
+            every step on the live-only path, at every early-exit check (``check_every`` steps) otherwise.
     """
     device = torch.device(device) if device is not None else obs.device
     n = venv.num_envs
@@ -215,6 +218,8 @@ def rollout(
             live = live[~ended]
             if compact and bool(ended.any()):
                 members = refresh(done)
+            if progress is not None:
+                progress(1)
         return RolloutResult(returns, lengths, done, torch.tensor(executed, device=device), None, obs)
     for t in range(int(steps)):
         if record_obs:
@@ -226,11 +231,14 @@ def rollout(
         done = done | out.terminated.to(device) | out.truncated.to(device)
         obs = out.obs
         executed += 1
-        if stop_when_done and (t + 1) % check_every == 0:
-            if bool(done.all()):
-                break
-            if compact:
-                members = refresh(done)
+        if (t + 1) % check_every == 0:
+            if progress is not None:
+                progress(check_every)
+            if stop_when_done:
+                if bool(done.all()):
+                    break
+                if compact:
+                    members = refresh(done)
     observations = torch.stack(recorded) if record_obs and recorded else None
     return RolloutResult(returns, lengths, done, torch.tensor(executed * n, device=device), observations, obs)
 
@@ -248,6 +256,7 @@ def evaluate_policies(
     check_every: int = 16,
     live_only: bool = True,
     compact: bool = True,
+    progress: Callable[[int], Any] | None = None,
 ) -> EvalResult:
     """Run one episode per env for ``params [N, num_params]`` on ``venv`` (``venv.num_envs == N * episodes``).
 
@@ -265,6 +274,7 @@ def evaluate_policies(
             (same returns; ``env_steps`` then equals ``lengths.sum()``); False steps every env (masked).
         compact: on CPU, run the policy only for the members with an episode still running (refreshed at every
             early-exit check; same returns, the noise is drawn for all); False always runs the whole population.
+        progress: called with the steps taken (see :func:`rollout`), e.g. a progress bar's ``update``.
 
     Returns:
         :class:`EvalResult` with ``returns``/``lengths`` ``[N, E]`` float32 / int64.
@@ -294,7 +304,7 @@ def evaluate_policies(
 
     obs = venv.reset(seed, group_size=episodes)
     res = rollout(venv, obs, policy, max_steps or spec.max_episode_steps, check_every=check_every, device=device,
-                  live_only=live_only, group_size=episodes if compact else None)
+                  live_only=live_only, group_size=episodes if compact else None, progress=progress)
     return EvalResult(res.returns.reshape(n, episodes), res.lengths.reshape(n, episodes), res.env_steps)
 
 
@@ -398,11 +408,13 @@ class RealEnvEvaluator:
         self.normalizer = estimate_obs_normalizer(self.venv(num_envs), steps, seed).to(self.device)
         return self.normalizer
 
-    def evaluate(self, net: PolicyNet, params: Tensor, episodes: int, seed: int) -> EvalResult:
-        """One episode per env for each of ``params [N, num_params]``, ``episodes`` envs each (CRN across N)."""
+    def evaluate(self, net: PolicyNet, params: Tensor, episodes: int, seed: int,
+                 progress: Callable[[int], Any] | None = None) -> EvalResult:
+        """One episode per env for each of ``params [N, num_params]``, ``episodes`` envs each (CRN across N);
+        ``progress`` as in :func:`rollout`."""
         venv = self.venv(params.shape[0] * episodes)
         return evaluate_policies(net, params, venv, episodes, seed, self.normalizer, self.deterministic, self.max_steps,
-                                 live_only=self.live_only)
+                                 live_only=self.live_only, progress=progress)
 
     def state_dict(self) -> dict[str, Any]:
         """The fixed normaliser (checkpointed: a resumed run evaluates exactly as the uninterrupted one)."""

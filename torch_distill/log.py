@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,7 +22,32 @@ from typing import Any
 
 from torch_distill.io import atomic_write, write_json
 
-__all__ = ["RunLogger", "format_table", "plot_curves"]
+__all__ = ["RunLogger", "format_table", "plot_curves", "progress_bar", "progress_enabled"]
+
+PROGRESS_ENV = "TORCH_DISTILL_PROGRESS"
+
+
+def progress_enabled(stream: Any = None) -> bool:
+    """Whether long commands draw progress bars: when ``stream`` (stderr) is a terminal and not under CI, so that
+    logs stay readable; ``TORCH_DISTILL_PROGRESS=1`` / ``=0`` forces it on / off."""
+    forced = os.environ.get(PROGRESS_ENV)
+    if forced is not None and forced.strip() != "":
+        return forced.strip().lower() not in ("0", "false", "no", "off")
+    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+        return False
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def progress_bar(total: int | None, desc: str, unit: str = "it", enabled: bool | None = None, **kwargs: Any):
+    """A tqdm bar on stderr with rate and ETA (see :func:`progress_enabled` for when it is drawn; a disabled bar
+    accepts the same calls and prints nothing). Use as a context manager; ``bar.update(n)`` advances it."""
+    from tqdm.auto import tqdm
+
+    on = progress_enabled() if enabled is None else enabled
+    return tqdm(total=total, desc=desc, unit=unit, disable=not on, dynamic_ncols=True, leave=False, file=sys.stderr,
+                **kwargs)
 
 
 def _fmt(x: Any) -> str:

@@ -1,6 +1,6 @@
 """SCB conversion (algorithms/scb_convert.py, ``torch-distill convert-env``).
 
-The hand-built Pendulum SCB of test_bandit.py (reward ``-|a - s0 / 2|``, contexts ``z ~ N(0, I)`` far outside the
+The hand-built Pendulum SCB of agent_envs.py (reward ``-|a - s0 / 2|``, contexts ``z ~ N(0, I)`` far outside the
 real box in the angular velocity) converts into a box-scaled quadratic-head SCB whose maximiser is the learner's
 policy ``clip(cos(theta) / 2)`` on real states and whose contexts stay inside the real observation box; bad input
 gets clear errors; the CLI writes a loadable file.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_bandit import _half_s0_scb
+from agent_envs import half_s0_scb as _half_s0_scb
 
 from torch_distill.algorithms.scb_convert import convert_scb
 from torch_distill.cli import main

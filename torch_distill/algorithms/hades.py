@@ -28,6 +28,7 @@ from torch_distill.algorithms.bc import BCConfig, bc_train
 from torch_distill.envs.core import EnvSpec
 from torch_distill.evaluation import ObsNormalizer
 from torch_distill.io import Dataset, save_dataset
+from torch_distill.log import progress_bar
 from torch_distill.policies import PolicyConfig, PolicyNet, parse_hidden
 from torch_distill.runner import Streams, derive_seed
 from torch_distill.evaluation import RealEnvEvaluator
@@ -293,6 +294,7 @@ def evaluate_dataset(
     backend: str = "auto",
     deterministic: bool = False,
     evaluator: RealEnvEvaluator | None = None,
+    progress: bool | None = None,
 ) -> DatasetEvalResult:
     """Train fresh policies on ``dataset`` (vmapped over inits) and evaluate them on the real env.
 
@@ -304,6 +306,8 @@ def evaluate_dataset(
         fixed_init: use the dataset's recorded HaDES-F initialisations instead of ``seeds``.
         episodes: real-env episodes per policy.
         env_seed: seed of the evaluation episodes (fresh, unrelated to training).
+        progress: draw a progress bar of the evaluation steps (default: when stderr is a terminal, see
+            :func:`~torch_distill.log.progress_enabled`).
     """
     device = torch.device(device)
     meta = dataset.metadata
@@ -345,7 +349,9 @@ def evaluate_dataset(
     states = dataset.states.to(device).unsqueeze(0).expand(n, *dataset.states.shape)
     actions = dataset.actions.to(device).unsqueeze(0).expand(n, *dataset.actions.shape)
     params = bc_train(net, inits, states, actions, bc)
-    res = evaluator.evaluate(net, params, episodes, env_seed)
+    horizon = evaluator.max_steps or spec.max_episode_steps
+    with progress_bar(horizon, f"evaluating {n} policies x {episodes} episodes", "step", progress) as bar:
+        res = evaluator.evaluate(net, params, episodes, env_seed, progress=bar.update)
     per_mean = res.returns.mean(-1)
     rows = [
         {"policy": lab, "return_mean": float(m), "return_std": float(s), "return_min": float(lo), "return_max": float(hi)}

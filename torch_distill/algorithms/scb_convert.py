@@ -31,6 +31,7 @@ from torch import Tensor
 from torch_distill.algorithms.rl import make_agent
 from torch_distill.algorithms.rl.bandit import BANDIT_METHODS
 from torch_distill.envs.synthetic import SyntheticContextualBandit, SyntheticEnvParams, observation_scaling
+from torch_distill.log import progress_bar
 
 __all__ = ["convert_scb"]
 
@@ -66,8 +67,10 @@ def convert_scb(
     batch_size: int = 512,
     seed: int = 0,
     device: torch.device | str = "cpu",
+    progress: bool | None = None,
 ) -> tuple[SyntheticContextualBandit, Tensor, dict[str, float]]:
-    """Convert ``src`` (module docstring). Returns ``(new SCB, its genome [G], fit statistics)``."""
+    """Convert ``src`` (module docstring). Returns ``(new SCB, its genome [G], fit statistics)``. ``progress`` draws a
+    bar of the ``2 * steps`` fit steps (default: when stderr is a terminal, :func:`~torch_distill.log.progress_enabled`)."""
     dev = torch.device(device)
     if not isinstance(src, SyntheticContextualBandit):
         raise ValueError(f"convert_scb: expected a synthetic contextual bandit (kind 'scb'), got {type(src).__name__}")
@@ -106,6 +109,7 @@ def convert_scb(
     target_scaled = dst.scale_in(states)
 
     init_p, reward_p = (x.clone().requires_grad_(True) for x in dst.split(dst.init_genome(gen)[0]))
+    bar = progress_bar(2 * steps, "fitting contexts, then rewards", "step", progress)
     opt = torch.optim.Adam([init_p], lr=3e-3)
     d = spec.obs_dim
     sw = torch.zeros(())
@@ -118,6 +122,7 @@ def convert_scb(
         opt.zero_grad()
         sw.backward()
         opt.step()
+        bar.update(1)
     init_p = init_p.detach()
 
     opt = torch.optim.Adam([reward_p], lr=3e-3)
@@ -136,6 +141,8 @@ def convert_scb(
         opt.zero_grad()
         loss.backward()
         opt.step()
+        bar.update(1)
+    bar.close()
     genome = torch.cat([init_p, reward_p.detach()])
     with torch.no_grad():
         mu = dst.best_action(genome, states)

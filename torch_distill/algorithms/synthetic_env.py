@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -46,6 +46,7 @@ from torch_distill.envs.synthetic import (
 )
 from torch_distill.evaluation import evaluate_functional
 from torch_distill.keyed import make_keys
+from torch_distill.log import progress_bar
 from torch_distill.policies import parse_hidden
 from torch_distill.runner import Streams, derive_seed
 from torch_distill.search import (
@@ -397,10 +398,11 @@ class SynthEnvProblem:
         return fit, {"env_steps": env_steps.float(), "episode_steps": ep_steps.float()}
 
     def evaluate_genome(self, genome: Tensor, agents: int, episodes: int, seed: int,
-                        deterministic: bool | None = None) -> dict[str, AlgoEvalResult]:
+                        deterministic: bool | None = None,
+                        progress: Callable[[int], Any] | None = None) -> dict[str, AlgoEvalResult]:
         """Train ``agents`` agents per algorithm (each with its own random hyperparameters and key) on ``genome [G]``
         and evaluate them on the real env (full horizon; greedy if ``deterministic``, default the config's
-        ``deterministic_eval``)."""
+        ``deterministic_eval``); ``progress(k)`` is called as each group of ``k`` agents is trained and evaluated."""
         out = {}
         for i, name in enumerate(self.algos):
             algo = self.inner[name]
@@ -421,6 +423,8 @@ class SynthEnvProblem:
                                                         self.horizon_end, deterministic, cfg)
                 rets.append(ret)
                 steps += float(ep_steps)
+                if progress is not None:
+                    progress(n)
             out[name] = AlgoEvalResult.from_returns(name, torch.cat(rets), self.cfg.inner_steps, steps)
         return out
 
@@ -474,9 +478,11 @@ def evaluate_synthetic_env(
     seed: int = 12345,
     device: torch.device | str = "cpu",
     deterministic: bool = False,
+    progress: bool | None = None,
 ) -> dict[str, AlgoEvalResult]:
     """Train ``seeds`` fresh agents per algorithm (random hyperparameters from the reference lists) on a synthetic env
-    (or a saved file) and report their greedy returns on the real env (IQM, mean, spread).
+    (or a saved file) and report their greedy returns on the real env (IQM, mean, spread); ``progress`` draws a
+    bar of the agents done (default: when stderr is a terminal, :func:`~torch_distill.log.progress_enabled`).
 
     ``inner_steps`` defaults to the one recorded in the file (else 10k). The agents' architecture is the recorded one
     (else 64,64 with tanh for discrete, relu for continuous actions). Agents sample actions from their policies
@@ -500,7 +506,10 @@ def evaluate_synthetic_env(
     real_env = getattr(env, "real_env", None) or make_native(env.real_spec.env_id)
     problem = SynthEnvProblem(cfg, real_env, device)
     problem.synth = env.with_crn_period(None)
-    return problem.evaluate_genome(env.genome.to(device), max(1, seeds), episodes, seed, deterministic)
+    agents = max(1, seeds)
+    with progress_bar(agents * len(problem.algos), f"training agents ({', '.join(problem.algos)})", "agent",
+                      progress) as bar:
+        return problem.evaluate_genome(env.genome.to(device), agents, episodes, seed, deterministic, bar.update)
 
 
 # ---------------------------------------------------------------------------------------------------- orchestration

@@ -13,6 +13,7 @@ import json
 import pytest
 import torch
 from agent_envs import gen as _gen
+from agent_envs import half_s0_scb as _half_s0_scb
 
 from torch_distill.algorithms.rl import make_agent
 from torch_distill.algorithms.rl.bandit import (
@@ -30,30 +31,6 @@ from torch_distill.envs.synthetic import (
     SyntheticMDP,
 )
 from torch_distill.envs.vec import make_native
-
-
-def _half_s0_scb() -> tuple[SyntheticContextualBandit, torch.Tensor]:
-    """Pendulum-shaped SCB: contexts ``s = z ~ N(0, I)`` and reward ``-|a - s0 / 2|``."""
-    scb = SyntheticContextualBandit(make_native("Pendulum-v1").spec)
-    genome = torch.zeros(scb.num_params)
-    views = scb.unflatten(genome)
-    w = torch.zeros(3, 32)
-    for j in range(3):  # hidden j = relu(z_j), hidden j + 3 = relu(-z_j); obs_j = h_j - h_{j+3} = z_j
-        w[j, j], w[j, j + 3] = 1.0, -1.0
-    views["initial_state.0.weight"].copy_(w)
-    w2 = torch.zeros(32, 3)
-    for j in range(3):
-        w2[j, j], w2[j + 3, j] = 1.0, -1.0
-    views["initial_state.1.weight"].copy_(w2)
-    r1 = torch.zeros(4, 32)  # input [s0, s1, s2, a]; hidden 0 = relu(a - s0 / 2), hidden 1 = relu(s0 / 2 - a)
-    r1[3, 0], r1[0, 0] = 1.0, -0.5
-    r1[3, 1], r1[0, 1] = -1.0, 0.5
-    views["reward.0.weight"].copy_(r1)
-    r2 = torch.zeros(32, 1)
-    r2[0, 0] = r2[1, 0] = -1.0
-    views["reward.1.weight"].copy_(r2)
-    genome = torch.cat([v.flatten() for v in views.values()])
-    return scb, genome
 
 
 def test_hand_built_scb_genome_is_what_the_test_means():
