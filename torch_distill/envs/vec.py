@@ -35,7 +35,7 @@ __all__ = [
     "BACKENDS",
 ]
 
-BACKENDS = ("auto", "native", "envpool", "gymnasium")
+BACKENDS = ("auto", "native", "envpool", "gymnasium", "cale")
 
 
 class UnknownEnvError(ValueError):
@@ -86,6 +86,12 @@ def _envpool_ids() -> list[str]:
         return []
 
 
+def _cale_ids() -> list[str]:
+    from torch_distill.envs.cale import cale_ids
+
+    return cale_ids()
+
+
 def _gymnasium_ids() -> list[str]:
     try:
         import gymnasium
@@ -124,12 +130,14 @@ def resolve_backend(env_id: str, backend: str = "auto") -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r}: expected one of {BACKENDS}")
     if backend != "auto":
-        known = {"native": native_env_ids, "envpool": _envpool_ids, "gymnasium": _gymnasium_ids}[backend]()
+        known = {"native": native_env_ids, "envpool": _envpool_ids, "gymnasium": _gymnasium_ids, "cale": _cale_ids}[backend]()
         if env_id not in known:
             raise UnknownEnvError(f"env id {env_id!r} is not available with backend {backend!r}. " + _unknown_message(env_id, known))
         return backend
     if env_id in _native_registry():
         return "native"
+    if env_id.startswith("CALE/"):  # continuous-action Atari (envs/cale.py), evaluation only
+        return "cale"
     if env_id in _envpool_ids():
         return "envpool"
     if env_id in _gymnasium_ids():
@@ -332,7 +340,10 @@ class GymnasiumVecEnv:
 
     def _host_action(self, action: torch.Tensor) -> np.ndarray:
         a = action.cpu().numpy()
-        return a if self.spec.discrete else np.clip(a, self.spec.action_low, self.spec.action_high)
+        if self.spec.discrete:
+            return a
+        space = self.env.single_action_space  # clipped in the box's own dtype (ale-py's CALE asserts float32)
+        return np.clip(a, space.low, space.high).astype(space.dtype, copy=False)
 
     def _out(self, obs: Any, rew: Any, term: Any, trunc: Any) -> StepOut:
         t = lambda x, dt: torch.as_tensor(np.asarray(x)).to(self.device, dt)  # noqa: E731
@@ -366,7 +377,8 @@ class GymnasiumVecEnv:
 
 
 def make_vec_env(env_id: str, num_envs: int, device: torch.device | str = "cpu", backend: str = "auto", **kwargs: Any):
-    """Build ``num_envs`` copies of ``env_id`` on the first backend that has it (native > envpool > gymnasium).
+    """Build ``num_envs`` copies of ``env_id`` on the first backend that has it (native > envpool > gymnasium;
+    ``CALE/<Game>-v5`` ids go to :class:`~torch_distill.envs.cale.CALEVecEnv`).
 
     Raises :class:`UnknownEnvError` (naming close matches) for an id no backend knows.
     """
@@ -377,4 +389,8 @@ def make_vec_env(env_id: str, num_envs: int, device: torch.device | str = "cpu",
         return NativeVecEnv(make_native(env_id), num_envs, device)
     if backend == "envpool":
         return EnvpoolVecEnv(env_id, num_envs, device, **kwargs)
+    if backend == "cale":
+        from torch_distill.envs.cale import CALEVecEnv
+
+        return CALEVecEnv(env_id, num_envs, device, **kwargs)
     return GymnasiumVecEnv(env_id, num_envs, device, **kwargs)
