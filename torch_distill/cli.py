@@ -5,6 +5,7 @@
     torch-distill hades --env CartPole-v1 [options]       # evolve a dataset (HaDES-F/R); --help lists options
     torch-distill direct-es --env CartPole-v1 [options]   # neuroevolution baseline on the policy weights
     torch-distill evaluate DATASET [options]              # retrain fresh policies on a saved dataset
+    torch-distill sweep DATASET... [--hidden ... --lr ...] # retrain over a grid of learners: CSV + heatmap
     torch-distill show DATASET                            # print (and optionally plot) a dataset
     torch-distill synth-env --env CartPole-v1 [options]   # evolve a synthetic contextual bandit (SCB)
     torch-distill evaluate-env FILE --algos ppo,dqn       # train fresh agents on a saved synthetic env
@@ -71,6 +72,40 @@ class ShowConfig:
     """Dataset file or shipped dataset name."""
     png: str | None = None
     """Write a picture of the states (in raw observation units) and labels to this PNG path."""
+
+
+@dataclass
+class SweepConfig:
+    """Retrain fresh policies on datasets over a grid of learners (architecture x activation x init x BC lr x BC
+    steps) and score them on the real env: a CSV and a heatmap per dataset; with several datasets, the THC
+    hyperparameter-consistency score of the BC hyperparameters across them."""
+
+    datasets: Positional[tuple[str, ...]]
+    """Dataset files or shipped dataset names (one or more)."""
+    hidden: tuple[str, ...] = ("16,16", "32,32", "64,64", "256,256", "512,512")
+    """Architectures: hidden widths of each, e.g. --hidden 16,16 64,64 512,512."""
+    activation: tuple[str, ...] = ("relu", "tanh")
+    """Hidden activations."""
+    init: tuple[str, ...] = ("orthogonal", "torch")
+    """Init schemes: orthogonal (the HaDES reference) and torch (nn.Linear's default)."""
+    lr: tuple[float, ...] = (1e-3, 3e-3, 1e-2, 3e-2)
+    """BC Adam learning rates."""
+    steps: tuple[int, ...] = (32, 100, 500, 1000)
+    """BC steps."""
+    seeds: int = 3
+    """Fresh policy inits per cell."""
+    episodes: int = 20
+    """Real-env episodes per policy."""
+    env_seed: int = 12345
+    """Seed of the evaluation episodes (the same for every cell)."""
+    seed: int = 0
+    """Seed of the policy inits (the same for every cell of one architecture)."""
+    threshold: float | None = None
+    """Outline the cells whose mean return is below this in the heatmap, and count them."""
+    out: str = "sweep"
+    """Output prefix: writes PREFIX-<dataset>.csv and .png, and PREFIX.json (all rows, THC scores)."""
+    device: str = "auto"
+    """Torch device."""
 
 
 @dataclass
@@ -268,6 +303,47 @@ def _cmd_evaluate(args: list[str]) -> int:
     return 0
 
 
+def _cmd_sweep(args: list[str]) -> int:
+    from pathlib import Path
+
+    from torch_distill.algorithms.sweep import SweepGrid, plot_sweep, sweep_dataset, thc_scores, write_sweep
+    from torch_distill.distributed import resolve_device
+    from torch_distill.io import load_dataset, write_json
+    from torch_distill.log import format_table
+
+    cfg: SweepConfig = _parse(SweepConfig, args, "torch-distill sweep")
+    if cfg.episodes < 1:
+        raise CLIError(f"--episodes {cfg.episodes}: expected a positive number of episodes")
+    grid = SweepGrid(cfg.hidden, cfg.activation, cfg.init, cfg.lr, cfg.steps, cfg.seeds)
+    device = resolve_device(cfg.device)
+    datasets = {Path(d).stem if d.endswith(".safetensors") else d: load_dataset(d, device) for d in cfg.datasets}
+    sweeps: dict[str, list[dict[str, Any]]] = {}
+    for name, ds in datasets.items():
+        print(f"{name} ({ds.spec.env_id}, {ds.size} pairs): {grid.cells} cells x {grid.seeds} seeds x {cfg.episodes} "
+              "episodes", flush=True)
+        rows = sweep_dataset(ds, grid, cfg.episodes, cfg.env_seed, device, seed=cfg.seed)
+        sweeps[name] = rows
+        stem = f"{cfg.out}-{name.replace('/', '_')}"
+        write_sweep(rows, stem + ".csv")
+        plot_sweep(rows, stem + ".png", f"{name}: mean return of fresh policies ({grid.seeds} seeds x {cfg.episodes} "
+                   "episodes)", cfg.threshold)
+        worst = min(rows, key=lambda r: r["return_mean"])
+        below = sum(r["return_mean"] < cfg.threshold for r in rows) if cfg.threshold is not None else None
+        print(format_table([{"cells": len(rows), "mean over cells": sum(r["return_mean"] for r in rows) / len(rows),
+                             "worst cell": worst["return_mean"],
+                             "worst learner": f"{worst['hidden']} {worst['activation']} {worst['init']} lr {worst['lr']:g} "
+                                              f"{worst['steps']} steps",
+                             **({f"cells < {cfg.threshold:g}": below} if below is not None else {})}]))
+        print(f"table: {stem}.csv\nheatmap: {stem}.png", flush=True)
+    record: dict[str, Any] = {"command": "torch-distill sweep " + " ".join(args), "sweeps": sweeps}
+    if len(sweeps) > 1:
+        record["thc"] = thc_scores(sweeps)
+        print("THC hyperparameter consistency across datasets (0 = same ranking everywhere): "
+              + ", ".join(f"{k} {v:.3f}" for k, v in record["thc"].items()))
+    write_json(cfg.out + ".json", record)
+    return 0
+
+
 def _cmd_show(args: list[str]) -> int:
     from torch_distill.io import load_dataset
     from torch_distill.viz import describe_dataset, plot_dataset
@@ -343,6 +419,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "hades": _cmd_hades,
     "direct-es": _cmd_direct_es,
     "evaluate": _cmd_evaluate,
+    "sweep": _cmd_sweep,
     "synth-env": _cmd_synth_env,
     "evaluate-env": _cmd_evaluate_env,
     "show": _cmd_show,

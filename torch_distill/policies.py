@@ -22,9 +22,10 @@ from torch import Tensor
 from torch_distill.envs.core import EnvSpec
 from torch_distill.nets import FlatMLP, orthogonalize
 
-__all__ = ["PolicyConfig", "PolicyNet", "parse_hidden"]
+__all__ = ["PolicyConfig", "PolicyNet", "parse_hidden", "INIT_SCHEMES"]
 
 _ACTIVATIONS = ("relu", "tanh", "elu", "gelu")
+INIT_SCHEMES = ("orthogonal", "torch")  # PolicyConfig.init
 
 
 def parse_hidden(hidden: str | tuple[int, ...] | list[int]) -> tuple[int, ...]:
@@ -50,19 +51,26 @@ class PolicyConfig:
         hidden: widths of the hidden layers.
         activation: hidden activation, one of relu, tanh, elu, gelu.
         log_std_init: initial value of the state-independent log standard deviation (continuous actions only).
+        init: weight initialisation of :meth:`PolicyNet.init`: ``"orthogonal"`` (the HaDES reference: orthogonal
+            weights, gain sqrt(2) hidden and 0.01 output, zero biases) or ``"torch"`` (PyTorch's ``nn.Linear``
+            default: weights and biases ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``).
     """
 
     hidden: tuple[int, ...] = (64, 64)
     activation: str = "relu"
     log_std_init: float = 0.0
+    init: str = "orthogonal"
 
     def __post_init__(self) -> None:
         if self.activation not in _ACTIVATIONS:
             raise ValueError(f"activation={self.activation!r}: expected one of {list(_ACTIVATIONS)}")
+        if self.init not in INIT_SCHEMES:
+            raise ValueError(f"init={self.init!r}: expected one of {list(INIT_SCHEMES)}")
         object.__setattr__(self, "hidden", parse_hidden(self.hidden))
 
     def to_json(self) -> dict:
-        return {"hidden": list(self.hidden), "activation": self.activation, "log_std_init": self.log_std_init}
+        return {"hidden": list(self.hidden), "activation": self.activation, "log_std_init": self.log_std_init,
+                "init": self.init}
 
 
 class PolicyNet:
@@ -106,14 +114,21 @@ class PolicyNet:
 
     # ------------------------------------------------------------------------------------------------- init
     def init(self, n: int, generator: torch.Generator, device: torch.device | str | None = None) -> Tensor:
-        """Draw ``n`` independent initialisations ``[n, num_params]`` from ``generator`` (orthogonal weights with
-        the HaDES reference gains, zero biases, ``log_std = log_std_init``). Each weight is drawn as
-        ``nn.init.orthogonal_`` draws a PyTorch ``[out, in]`` weight, then stored as ``W [in, out]``."""
+        """Draw ``n`` independent initialisations ``[n, num_params]`` from ``generator`` with the config's ``init``
+        scheme (``log_std = log_std_init``). ``"orthogonal"``: orthogonal weights with the HaDES reference gains and
+        zero biases, each weight drawn as ``nn.init.orthogonal_`` draws a PyTorch ``[out, in]`` weight, then stored
+        as ``W [in, out]``. ``"torch"``: ``nn.Linear``'s default, weights and biases ``U(-1/sqrt(fan_in),
+        1/sqrt(fan_in))``."""
         device = torch.device(device) if device is not None else generator.device
         sizes = self.mlp.sizes
         parts: list[Tensor] = []
         for i in range(len(sizes) - 1):
             fan_in, fan_out = sizes[i], sizes[i + 1]
+            if self.config.init == "torch":
+                bound = 1.0 / math.sqrt(fan_in)
+                u = torch.rand((n, fan_in * fan_out + fan_out), generator=generator, device=generator.device).to(device)
+                parts.append(u.mul_(2 * bound).sub_(bound))
+                continue
             gain = self.mlp.hidden_gain if i < len(sizes) - 2 else self.mlp.out_gain
             a = torch.randn((n, max(fan_in, fan_out), min(fan_in, fan_out)), generator=generator,
                             device=generator.device).to(device)

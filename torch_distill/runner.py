@@ -36,6 +36,7 @@ class Streams:
     MEAN_INIT = 5
     NORM = 6
     FINAL = 7
+    LEARNER = 8
 
 
 def derive_seed(seed: int, generation: int, stream: int) -> int:

@@ -18,7 +18,7 @@ from torch.optim.adam import adam
 
 from torch_distill.policies import PolicyNet
 
-__all__ = ["BCConfig", "bc_loss", "bc_train"]
+__all__ = ["BCConfig", "bc_loss", "bc_train", "bc_train_snapshots"]
 
 
 @dataclass(frozen=True)
@@ -111,17 +111,32 @@ def bc_train(net: PolicyNet, params: Tensor, states: Tensor, actions: Tensor, co
     Returns:
         ``[N, num_params]`` trained parameters.
     """
+    return bc_train_snapshots(net, params, states, actions, config, (config.steps,), chunk_size)[0]
+
+
+def bc_train_snapshots(net: PolicyNet, params: Tensor, states: Tensor, actions: Tensor, config: BCConfig,
+                       at: Sequence[int], chunk_size: int | None = None) -> list[Tensor]:
+    """:func:`bc_train` that also returns the parameters after each step count of ``at`` (one run of
+    ``max(at)`` steps; entry ``i`` equals ``bc_train`` with ``steps = at[i]``, since nothing depends on the total):
+    a list of ``[N, num_params]`` in the order of ``at``."""
     if states.dim() != 3 or states.shape[0] != params.shape[0]:
         raise ValueError(f"states must be [N, D, obs_dim] with N = {params.shape[0]}, got {tuple(states.shape)}")
     if actions.shape[:2] != states.shape[:2]:
         raise ValueError(f"actions {tuple(actions.shape)} do not match states {tuple(states.shape)} in [N, D]")
+    if not at or min(at) < 0:
+        raise ValueError(f"at={list(at)}: expected non-negative step counts")
     n = params.shape[0]
     chunk = chunk_size or auto_chunk_size(params.shape[1], n, params.device)
     if chunk < n:
-        return torch.cat([bc_train(net, params[i : i + chunk], states[i : i + chunk], actions[i : i + chunk], config, chunk)
-                          for i in range(0, n, chunk)])
-    if config.steps == 0:
-        return params
+        parts = [bc_train_snapshots(net, params[i : i + chunk], states[i : i + chunk], actions[i : i + chunk], config,
+                                    at, chunk) for i in range(0, n, chunk)]
+        return [torch.cat([p[k] for p in parts]) for k in range(len(at))]
+    snaps: dict[int, Tensor] = {}
+    if 0 in at:
+        snaps[0] = params
+    last = max(at)
+    if last == 0:
+        return [snaps[k] for k in at]
     # Members are independent, so the gradient of the summed losses is every member's own gradient: one batched
     # backward (no vmap). The parameters train as their layer chunks (no flat-gradient copy per step) with
     # torch's functional fused Adam (one kernel per chunk: the textbook Adam formula, up to float rounding; the
@@ -132,7 +147,7 @@ def bc_train(net: PolicyNet, params: Tensor, states: Tensor, actions: Tensor, co
     v = [torch.zeros_like(x) for x in leaves]
     step_device = params.device if fused else torch.device("cpu")
     t = [torch.zeros((), dtype=torch.float32, device=step_device) for _ in leaves]
-    for _ in range(config.steps):
+    for step in range(1, last + 1):
         with torch.enable_grad():
             grads = list(torch.autograd.grad(_loss(net, leaves, states, actions).sum(), leaves))
         if config.max_grad_norm > 0:
@@ -144,5 +159,7 @@ def bc_train(net: PolicyNet, params: Tensor, states: Tensor, actions: Tensor, co
             adam(leaves, grads, m, v, [], t, fused=fused, foreach=False if not fused else None, amsgrad=False,
                  beta1=config.beta1, beta2=config.beta2, lr=config.lr, weight_decay=0.0, eps=config.eps,
                  maximize=False)
-    return torch.cat([leaf.detach() for leaf in leaves], dim=-1)
+        if step in at:
+            snaps[step] = torch.cat([leaf.detach() for leaf in leaves], dim=-1)
+    return [snaps[k] for k in at]
 

@@ -15,7 +15,9 @@ starts at zero and is unbounded, as the reference; states live in the normalised
 
 from __future__ import annotations
 
+import json
 import math
+import zlib
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ from torch_distill.envs.core import EnvSpec
 from torch_distill.evaluation import ObsNormalizer
 from torch_distill.io import Dataset, save_dataset
 from torch_distill.log import progress_bar
-from torch_distill.policies import PolicyConfig, PolicyNet, parse_hidden
+from torch_distill.policies import INIT_SCHEMES, PolicyConfig, PolicyNet, parse_hidden
 from torch_distill.runner import Streams, derive_seed
 from torch_distill.evaluation import RealEnvEvaluator
 from torch_distill.search import Candidate, ESOptions, Finished, SearchMethod, run_search
@@ -82,6 +84,23 @@ class HadesConfig(ESOptions):
     """Policy inits for the ES-mean evaluation (HaDES-R: fresh random inits; HaDES-F: the fixed inits)."""
     final_seeds: int = 5
     """Fresh random-init policies trained for the final evaluation (besides the fixed inits of HaDES-F)."""
+    learner: Literal["fixed", "random"] = "fixed"
+    """Inner-loop learner: fixed (every generation trains the policy and BC above) or random (each generation draws
+    one learner, common to the whole population, from the learner-* ranges: architecture, activation, init scheme,
+    BC lr and steps, so that the dataset trains learners it was not evolved for; HaDES-R inits on top). The ES-mean
+    curve and the final evaluation use the fixed policy and BC."""
+    learner_widths: str = "16,32,64,256,512"
+    """Random learner: hidden widths to draw from (every hidden layer of a learner has the drawn width)."""
+    learner_depths: str = "2"
+    """Random learner: numbers of hidden layers to draw from."""
+    learner_activations: str = "relu,tanh"
+    """Random learner: activations to draw from."""
+    learner_inits: str = "orthogonal,torch"
+    """Random learner: init schemes to draw from (orthogonal: the reference's; torch: nn.Linear's default)."""
+    learner_lr: str = "1e-3,3e-2"
+    """Random learner: 'low,high' range of the BC Adam learning rate (log-uniform)."""
+    learner_steps: str = "32,1000"
+    """Random learner: 'low,high' range of the BC steps (log-uniform integers)."""
 
     strategy_fields: ClassVar[tuple[str, ...]] = ("temperature",)
 
@@ -107,6 +126,77 @@ class HadesConfig(ESOptions):
             raise ValueError(f"bc_steps={self.bc_steps}: expected >= 0")
         if self.hidden != "auto":
             parse_hidden(self.hidden)
+        if self.learner == "random":
+            LearnerSpace.from_config(self)
+
+
+def _items(text: str, name: str, kind: type) -> tuple[Any, ...]:
+    """``'a,b,c'`` as a tuple of ``kind`` (a ``ValueError`` naming the option and the value otherwise)."""
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    try:
+        out = tuple(kind(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"{name}={text!r}: expected comma-separated {kind.__name__} values") from None
+    if not out:
+        raise ValueError(f"{name}={text!r}: expected at least one value")
+    return out
+
+
+@dataclass(frozen=True)
+class LearnerSpace:
+    """The learners a randomised HaDES inner loop draws from: one per generation, common to the population.
+
+    Attributes:
+        widths / depths: hidden widths and numbers of hidden layers (a learner's hidden layers share one width).
+        activations / inits: hidden activations and init schemes (:data:`~torch_distill.policies.INIT_SCHEMES`).
+        lr: ``(low, high)`` of the log-uniform BC learning rate.
+        steps: ``(low, high)`` of the log-uniform integer BC steps.
+    """
+
+    widths: tuple[int, ...]
+    depths: tuple[int, ...]
+    activations: tuple[str, ...]
+    inits: tuple[str, ...]
+    lr: tuple[float, float]
+    steps: tuple[int, int]
+
+    @classmethod
+    def from_config(cls, c: "HadesConfig") -> "LearnerSpace":
+        widths = _items(c.learner_widths, "learner_widths", int)
+        depths = _items(c.learner_depths, "learner_depths", int)
+        if min(widths) < 1 or min(depths) < 1:
+            raise ValueError(f"learner_widths={c.learner_widths!r}, learner_depths={c.learner_depths!r}: expected "
+                             "positive integers")
+        acts = _items(c.learner_activations, "learner_activations", str)
+        inits = _items(c.learner_inits, "learner_inits", str)
+        for a in acts:
+            PolicyConfig((8,), a)  # names the bad activation
+        for i in inits:
+            if i not in INIT_SCHEMES:
+                raise ValueError(f"learner_inits={c.learner_inits!r}: {i!r} is not one of {list(INIT_SCHEMES)}")
+        lr = _items(c.learner_lr, "learner_lr", float)
+        steps = _items(c.learner_steps, "learner_steps", int)
+        if len(lr) != 2 or not (0 < lr[0] <= lr[1] and math.isfinite(lr[1])):
+            raise ValueError(f"learner_lr={c.learner_lr!r}: expected 'low,high' with 0 < low <= high")
+        if len(steps) != 2 or not 1 <= steps[0] <= steps[1]:
+            raise ValueError(f"learner_steps={c.learner_steps!r}: expected 'low,high' with 1 <= low <= high")
+        return cls(widths, depths, acts, inits, (lr[0], lr[1]), (steps[0], steps[1]))
+
+    def sample(self, seed: int, base: PolicyConfig, bc: BCConfig) -> tuple[PolicyConfig, BCConfig]:
+        """The learner of one generation (host-side draws from ``seed``): ``base`` and ``bc`` with the architecture,
+        activation, init, lr and steps replaced."""
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        width, depth = int(rng.choice(self.widths)), int(rng.choice(self.depths))
+        act, init = str(rng.choice(self.activations)), str(rng.choice(self.inits))
+        lr = float(math.exp(rng.uniform(math.log(self.lr[0]), math.log(self.lr[1]))))
+        steps = int(round(math.exp(rng.uniform(math.log(self.steps[0]), math.log(self.steps[1])))))
+        policy = PolicyConfig((width,) * depth, act, base.log_std_init, init)
+        return policy, BCConfig(steps, lr, bc.eps, bc.beta1, bc.beta2, bc.max_grad_norm)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: list(v) for k, v in asdict(self).items()}
 
 
 @dataclass
@@ -188,13 +278,29 @@ class HadesProblem:
         self.num_dims = genome_dims(self.spec, self.cfg.dataset_size, resolved.labels)
         self.fixed_init_seed = derive_seed(self.cfg.seed, -1, Streams.INIT)
         self.fixed_inits = self._inits(self.fixed_init_seed, resolved.inits)
+        self.space = LearnerSpace.from_config(self.cfg) if self.cfg.learner == "random" else None
+        self._nets: dict[PolicyConfig, PolicyNet] = {resolved.policy: self.net}
         if self.cfg.obs_norm == "random":
             evaluator.fit_normalizer(derive_seed(self.cfg.seed, -1, Streams.NORM))
 
-    def _inits(self, seed: int, n: int) -> Tensor:
+    def _inits(self, seed: int, n: int, net: PolicyNet | None = None) -> Tensor:
         gen = torch.Generator(device=self.device)
         gen.manual_seed(seed)
-        return self.net.init(n, gen)
+        return (net or self.net).init(n, gen)
+
+    def learner(self, generation: int) -> tuple[PolicyNet, BCConfig, Tensor | None]:
+        """The inner learner of ``generation``: ``(net, bc, fixed inits or None)``. Fixed learner: the configured
+        policy and BC (and HaDES-F's fixed inits); random learner: a draw of :class:`LearnerSpace` (HaDES-F then
+        fixes one set of inits per drawn policy for the whole run)."""
+        if self.space is None:
+            return self.net, self.r.bc, self.fixed_inits
+        policy, bc = self.space.sample(derive_seed(self.cfg.seed, generation, Streams.LEARNER), self.r.policy, self.r.bc)
+        net = self._nets.setdefault(policy, PolicyNet(self.spec, policy))
+        fixed = None
+        if self.cfg.variant == "F":
+            key = zlib.crc32(json.dumps(policy.to_json(), sort_keys=True).encode())
+            fixed = self._inits(derive_seed(self.cfg.seed, 10**10 + key, Streams.INIT), self.r.inits, net)
+        return net, bc, fixed
 
     def initial_mean(self) -> Tensor:
         return torch.zeros(self.num_dims, device=self.device)
@@ -202,21 +308,23 @@ class HadesProblem:
     def decode(self, genomes: Tensor) -> tuple[Tensor, Tensor]:
         return decode_genome(genomes, self.spec, self.cfg.dataset_size, self.r.labels)
 
-    def train(self, genomes: Tensor, inits: Tensor) -> Tensor:
-        """BC-train ``inits [R, num_params]`` on every genome ``[P, G]``: returns ``[P * R, num_params]``."""
+    def train(self, genomes: Tensor, inits: Tensor, net: PolicyNet | None = None, bc: BCConfig | None = None) -> Tensor:
+        """BC-train ``inits [R, num_params]`` on every genome ``[P, G]``: returns ``[P * R, num_params]`` (``net`` and
+        ``bc``: the configured ones by default)."""
         p, r = genomes.shape[0], inits.shape[0]
         states, actions = self.decode(genomes)
         rep = lambda x: x.unsqueeze(1).expand(p, r, *x.shape[1:]).reshape(p * r, *x.shape[1:])  # noqa: E731
         params0 = inits.unsqueeze(0).expand(p, r, -1).reshape(p * r, -1)
-        return bc_train(self.net, params0, rep(states), rep(actions), self.r.bc)
+        return bc_train(net or self.net, params0, rep(states), rep(actions), bc or self.r.bc)
 
     def fitness(self, genomes: Tensor, generation: int) -> tuple[Tensor, dict[str, Tensor]]:
+        net, bc, fixed = self.learner(generation)
         if self.cfg.variant == "F":
-            inits = self.fixed_inits
+            inits = fixed
         else:
-            inits = self._inits(derive_seed(self.cfg.seed, generation, Streams.INIT), self.r.inits)
-        params = self.train(genomes, inits)
-        res = self.evaluator.evaluate(self.net, params, self.cfg.episodes, derive_seed(self.cfg.seed, generation, Streams.ENV))
+            inits = self._inits(derive_seed(self.cfg.seed, generation, Streams.INIT), self.r.inits, net)
+        params = self.train(genomes, inits, net, bc)
+        res = self.evaluator.evaluate(net, params, self.cfg.episodes, derive_seed(self.cfg.seed, generation, Streams.ENV))
         fit = res.returns.reshape(genomes.shape[0], -1).mean(-1)
         return fit, {"env_steps": res.env_steps, "episode_steps": res.lengths.sum()}
 
@@ -235,9 +343,10 @@ class HadesProblem:
         meta = {
             "variant": f"HaDES-{self.cfg.variant}",
             "obs_normalizer": self.evaluator.normalizer.to_json(),
-            "policy": {**self.r.policy.to_json(), "init": "orthogonal(sqrt2 hidden, 0.01 output), zero bias"},
+            "policy": self.r.policy.to_json(),
             "bc": {**self.r.bc.to_json(), "loss": "cross_entropy" if self.spec.discrete else "gaussian_nll", "full_batch": True},
             "init_seeds": {"generator_seed": self.fixed_init_seed, "inits": self.r.inits} if self.cfg.variant == "F" else None,
+            "learner_space": self.space.to_json() if self.space is not None else None,
             "seed": self.cfg.seed,
             **metadata,
         }
@@ -269,8 +378,10 @@ def recorded_policy(dataset: Dataset, hidden: str | tuple[int, ...] | None = Non
     """The policy architecture ``dataset`` was evolved for (its metadata; else 64,64 relu), with ``hidden`` and
     ``activation`` replaced where given."""
     rec = dataset.metadata.get("policy") or {}
+    init = rec.get("init", "orthogonal")
     return PolicyConfig(hidden if hidden is not None else tuple(rec.get("hidden", (64, 64))),
-                        activation or rec.get("activation", "relu"), float(rec.get("log_std_init", 0.0)))
+                        activation or rec.get("activation", "relu"), float(rec.get("log_std_init", 0.0)),
+                        init if init in INIT_SCHEMES else "orthogonal")
 
 
 def recorded_bc(dataset: Dataset, **overrides: Any) -> BCConfig:
@@ -387,7 +498,9 @@ class HadesSearch(SearchMethod):
                 f"D={c.dataset_size} ({r.labels} labels), genome {self.problem.num_dims} dims, "
                 f"{r.strategy} popsize {c.popsize}, {c.generations} generations; "
                 f"policy {','.join(map(str, r.policy.hidden))} {r.policy.activation}, "
-                f"BC {r.bc.steps} steps lr {r.bc.lr}, {r.inits} init(s) x {c.episodes} episodes")
+                f"BC {r.bc.steps} steps lr {r.bc.lr}, {r.inits} init(s) x {c.episodes} episodes"
+                + (f"; random learners (widths {c.learner_widths}, depths {c.learner_depths}, {c.learner_activations}, "
+                   f"inits {c.learner_inits}, lr {c.learner_lr}, steps {c.learner_steps})" if c.learner == "random" else ""))
 
     def title(self) -> str:
         return f"HaDES-{self.config.variant} {self.config.env} D={self.config.dataset_size}"
