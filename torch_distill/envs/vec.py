@@ -61,6 +61,18 @@ def _native_registry() -> dict[str, Callable[..., FunctionalEnv]]:
             reg[env_id] = lambda env_id=env_id, **kw: FlatSymbolicObs(make_minigrid(env_id, **kw))
     except ImportError:  # pragma: no cover
         pass
+    try:
+        from torch_distill.envs.minatar import MINATAR_GAMES
+        from torch_distill.envs.minatar import make as make_minatar
+        from torch_distill.envs.wrappers import FlatMinAtarObs
+
+        for game in MINATAR_GAMES:
+            # minatar's MinAtar/<Game>-v0 (full actions) / -v1 (minimal) without the slash (one gymnasium
+            # namespace only), and gymnax's <Game>-MinAtar (no sticky actions); policies see [100 * C] floats.
+            for env_id in (f"MinAtar-{game}-v0", f"MinAtar-{game}-v1", f"{game}-MinAtar"):
+                reg[env_id] = lambda env_id=env_id, **kw: FlatMinAtarObs(make_minatar(env_id, **kw))
+    except ImportError:  # pragma: no cover
+        pass
     return reg
 
 
