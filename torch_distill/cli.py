@@ -6,6 +6,7 @@
     torch-distill direct-es --env CartPole-v1 [options]   # neuroevolution baseline on the policy weights
     torch-distill evaluate DATASET [options]              # retrain fresh policies on a saved dataset
     torch-distill sweep DATASET... [--hidden ... --lr ...] # retrain over a grid of learners: CSV + heatmap
+    torch-distill merge A B [...] --out M                 # multi-task dataset (zero-padding merge) + comparison
     torch-distill show DATASET                            # print (and optionally plot) a dataset
     torch-distill synth-env --env CartPole-v1 [options]   # evolve a synthetic contextual bandit (SCB)
     torch-distill evaluate-env FILE --algos ppo,dqn       # train fresh agents on a saved synthetic env
@@ -104,6 +105,26 @@ class SweepConfig:
     """Outline the cells whose mean return is below this in the heatmap, and count them."""
     out: str = "sweep"
     """Output prefix: writes PREFIX-<dataset>.csv and .png, and PREFIX.json (all rows, THC scores)."""
+    device: str = "auto"
+    """Torch device."""
+
+
+@dataclass
+class MergeConfig:
+    """Merge single-task datasets into one multi-task dataset (zero-padded states and actions; the file records which
+    env each pair and each dimension belongs to), then train fresh policies on it and on each source and compare
+    their per-env returns."""
+
+    datasets: Positional[tuple[str, ...]]
+    """Two or more dataset files or shipped dataset names (same kind of action space)."""
+    out: str
+    """Merged dataset file (.safetensors; written to a temporary file, then renamed)."""
+    seeds: int = 5
+    """Fresh policies trained on the merged and on each single-task dataset (0 skips the comparison)."""
+    episodes: int = 20
+    """Real-env episodes per policy and env."""
+    env_seed: int = 12345
+    """Seed of the evaluation episodes."""
     device: str = "auto"
     """Torch device."""
 
@@ -292,6 +313,20 @@ def _cmd_evaluate(args: list[str]) -> int:
     ds = load_dataset(cfg.dataset, device)
     policy = recorded_policy(ds, cfg.hidden, cfg.activation)
     bc = recorded_bc(ds, lr=cfg.lr, steps=cfg.bc_steps)
+    from torch_distill.algorithms.multitask import evaluate_multitask, is_multitask
+
+    if is_multitask(ds):
+        if cfg.fixed_init:
+            raise CLIError(f"--fixed-init: {cfg.dataset} is a merged dataset; it records no HaDES-F inits")
+        mres = evaluate_multitask(ds, policy, bc, seeds=range(cfg.seeds), episodes=cfg.episodes, env_seed=cfg.env_seed,
+                                  device=device, deterministic=cfg.deterministic)
+        print(f"{ds.spec.env_id}: merged dataset of {ds.size} pairs; policy {','.join(map(str, policy.hidden))} "
+              f"{policy.activation}, BC {bc.steps} steps lr {bc.lr}; {cfg.seeds} policies x {cfg.episodes} episodes per env")
+        print(format_table(mres.rows))
+        if cfg.json_out:
+            write_json(cfg.json_out, {"dataset": str(cfg.dataset), "policy": policy.to_json(), "bc": bc.to_json(),
+                                      **mres.to_json()})
+        return 0
     res = evaluate_dataset(ds, policy, bc, seeds=list(range(cfg.seeds)), fixed_init=cfg.fixed_init, episodes=cfg.episodes,
                            env_seed=cfg.env_seed, device=device, backend=cfg.backend, deterministic=cfg.deterministic)
     print(f"{ds.spec.env_id}: dataset of {ds.size} pairs; policy {','.join(map(str, policy.hidden))} {policy.activation}, "
@@ -341,6 +376,41 @@ def _cmd_sweep(args: list[str]) -> int:
         print("THC hyperparameter consistency across datasets (0 = same ranking everywhere): "
               + ", ".join(f"{k} {v:.3f}" for k, v in record["thc"].items()))
     write_json(cfg.out + ".json", record)
+    return 0
+
+
+def _cmd_merge(args: list[str]) -> int:
+    from torch_distill.algorithms.hades import evaluate_dataset
+    from torch_distill.algorithms.multitask import evaluate_multitask, merge_datasets
+    from torch_distill.distributed import resolve_device
+    from torch_distill.io import load_dataset, save_dataset
+    from torch_distill.log import format_table
+
+    cfg: MergeConfig = _parse(MergeConfig, args, "torch-distill merge")
+    if cfg.seeds < 0 or cfg.episodes < 1:
+        raise CLIError(f"--seeds {cfg.seeds} --episodes {cfg.episodes}: expected seeds >= 0 and episodes >= 1")
+    device = resolve_device(cfg.device)
+    sources = [load_dataset(d, device) for d in cfg.datasets]
+    merged = merge_datasets(sources)
+    merged.metadata["command"] = "torch-distill merge " + " ".join(args)
+    print(f"{merged.spec.env_id}: {merged.size} pairs, obs {merged.spec.obs_dim}, actions {merged.spec.act_dim}")
+    if cfg.seeds:
+        seeds = list(range(cfg.seeds))
+        res = evaluate_multitask(merged, seeds=seeds, episodes=cfg.episodes, env_seed=cfg.env_seed, device=device)
+        rows = []
+        for src, row in zip(sources, res.rows):
+            single = evaluate_dataset(src, seeds=seeds, episodes=cfg.episodes, env_seed=cfg.env_seed, device=device)
+            rows.append({"env": row["env"], "pairs": row["pairs"], "merged: return": row["return_mean"],
+                         "merged: worst policy": row["return_min"], "single-task: return": single.return_mean,
+                         "single-task: worst policy": min(r["return_mean"] for r in single.per_policy)})
+        merged.metadata["eval"] = {f"{r['env']} (merged)": {"return_mean": r["merged: return"], "policies": cfg.seeds,
+                                                            "episodes_per_policy": cfg.episodes} for r in rows}
+        merged.metadata["single_task_eval"] = {r["env"]: r["single-task: return"] for r in rows}
+        print(f"fresh policies ({cfg.seeds} seeds x {cfg.episodes} episodes), one trained on the merged set vs one per "
+              "single-task dataset:")
+        print(format_table(rows))
+    save_dataset(cfg.out, merged)
+    print(f"merged dataset: {cfg.out}")
     return 0
 
 
@@ -420,6 +490,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "direct-es": _cmd_direct_es,
     "evaluate": _cmd_evaluate,
     "sweep": _cmd_sweep,
+    "merge": _cmd_merge,
     "synth-env": _cmd_synth_env,
     "evaluate-env": _cmd_evaluate_env,
     "show": _cmd_show,
