@@ -313,11 +313,11 @@ def run_sync_checks(args: Args, device: torch.device) -> list[dict[str, Any]]:
     else:
         from torch_distill.envs.vec import native_env_ids
 
-        ids = [i for i in native_env_ids() if "MinAtar" in i]
+        ids = sorted((i for i in native_env_ids() if "MinAtar" in i), key=lambda i: (i != "Breakout-MinAtar", i))
         if not ids:
             checks.append({"name": "hades MinAtar generation", "status": "skipped (no MinAtar id registered)"})
         else:
-            checks.append(sync_check(f"hades {ids[0]} generation (P={8 if t else 64})", device,
+            checks.append(sync_check(f"hades MinAtar {ids[0]} generation (P={8 if t else 64})", device,
                                      lambda: hades_generation(ids[0], 8 if t else 64, device, episodes=2,
                                                               max_steps=50 if t else None), "warn"))
     for algo in ("ppo", "dqn"):

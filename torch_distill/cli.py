@@ -7,6 +7,7 @@
     torch-distill evaluate DATASET [options]              # retrain fresh policies on a saved dataset
     torch-distill sweep DATASET... [--hidden ... --lr ...] # retrain over a grid of learners: CSV + heatmap
     torch-distill merge A B [...] --out M                 # multi-task dataset (zero-padding merge) + comparison
+    torch-distill distill-images --data fashion-mnist     # supervised distillation: one image per class
     torch-distill show DATASET                            # print (and optionally plot) a dataset
     torch-distill synth-env --env CartPole-v1 [options]   # evolve a synthetic contextual bandit (SCB)
     torch-distill evaluate-env FILE --algos ppo,dqn       # train fresh agents on a saved synthetic env
@@ -21,7 +22,10 @@ the file. Bad input ends with a one-line error and exit status 2, never a traceb
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -72,7 +76,13 @@ class ShowConfig:
     dataset: Positional[str]
     """Dataset file or shipped dataset name."""
     png: str | None = None
-    """Write a picture of the states (in raw observation units) and labels to this PNG path."""
+    """Write a picture of the pairs to this PNG path: each state drawn as its env's frame (classic control, MiniGrid,
+    MinAtar, MuJoCo) titled with its action label, or per-dimension plots in raw units (see --plot)."""
+    plot: Literal["auto", "frames", "dims"] = "auto"
+    """Picture kind: frames (the env's frames), dims (one panel per observation dimension), auto (frames where the
+    env kind is known, else dims)."""
+    max_panels: int = 64
+    """Frames: draw at most this many pairs."""
 
 
 @dataclass
@@ -201,6 +211,71 @@ class CLIError(Exception):
     pass
 
 
+def _positive(cfg: Any, names: list[str], allow_zero: tuple[str, ...] = ()) -> None:
+    """CLIError naming the first option of ``names`` that is not a positive int (or >= 0 for ``allow_zero``);
+    None values are unset options."""
+    for n in names:
+        v = getattr(cfg, n)
+        low = 0 if n in allow_zero else 1
+        if v is not None and v < low:
+            raise CLIError(f"--{n.replace('_', '-')} {v}: expected {'>= 0' if low == 0 else 'a positive integer'}")
+
+
+def _finite(cfg: Any, names: list[str], positive: tuple[str, ...] = ()) -> None:
+    """CLIError naming the first option of ``names`` that is NaN or infinite (or not > 0 for ``positive``)."""
+    for n in names:
+        v = getattr(cfg, n)
+        if v is not None and not (math.isfinite(v) and (v > 0 if n in positive else True)):
+            raise CLIError(f"--{n.replace('_', '-')} {v}: expected a {'positive ' if n in positive else ''}finite "
+                           "number")
+
+
+def _check_common(cfg: Any, outputs: tuple[str, ...] = ()) -> None:
+    """The device option names an available device; output files can be created."""
+    from torch_distill.distributed import resolve_device
+    from torch_distill.runs import check_output_path
+
+    if hasattr(cfg, "device"):
+        resolve_device(cfg.device)
+    for n in outputs:
+        if getattr(cfg, n) is not None:
+            check_output_path(n, getattr(cfg, n))
+
+
+def _no_args(cmd: str, args: list[str]) -> None:
+    """Subcommands without options reject any argument (``-h``/``--help`` excepted)."""
+    extra = [a for a in args if a not in ("-h", "--help")]
+    if extra:
+        raise CLIError(f"unexpected argument(s) {extra}: `torch-distill {cmd}` takes no options")
+
+
+def _tyro_message(text: str) -> str:
+    """tyro's error text (a box on terminals, plain rules otherwise) reduced to one line: the title and the first
+    section, e.g. ``Value error: Error parsing --popsize: invalid literal for int() with base 10: 'x'``."""
+    title, sections = "", [[]]
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line[:1] in ("╭", "┌"):
+            title = line.strip("╭╮┌┐─ ")
+            continue
+        if line[:1] in ("╰", "└"):
+            break
+        body = line.strip("│|").strip()
+        if not body:
+            continue
+        if set(body) <= set("─-━="):
+            sections.append([])
+            continue
+        sections[-1].append(body)
+    sections = [" ".join(" ".join(sec).split()) for sec in sections if sec]
+    if not title and sections:
+        title = sections.pop(0)
+    msg = sections[0] if sections else ""
+    if title and msg.lower().startswith(title.lower()):
+        title = ""
+    return f"{title}: {msg}" if title and msg else (title or msg or " ".join(text.split()))
+
+
 def _explicit_options(args: list[str]) -> set[str]:
     """Config field names given explicitly on the command line (``--max-minutes 5`` -> ``max_minutes``)."""
     out = set()
@@ -218,7 +293,7 @@ def _pop_resume(args: list[str]) -> tuple[str | None, list[str]]:
     if "--resume" not in args:
         return None, args
     i = args.index("--resume")
-    if i + 1 >= len(args):
+    if i + 1 >= len(args) or args[i + 1].startswith("--"):
         raise CLIError("--resume needs a run folder")
     return args[i + 1], args[:i] + args[i + 2 :]
 
@@ -232,11 +307,18 @@ def _parse(cls: type, args: list[str], prog: str) -> Any:
     defaults = None
     if "--config" in args:
         i = args.index("--config")
-        if i + 1 >= len(args):
+        if i + 1 >= len(args) or args[i + 1].startswith("--"):
             raise CLIError("--config needs a file path")
         defaults = config_from_file(cls, args[i + 1])
         args = args[:i] + args[i + 2 :]
-    return tyro.cli(cls, args=args, default=defaults, prog=prog)
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            return tyro.cli(cls, args=args, default=defaults, prog=prog)
+    except SystemExit as e:
+        if e.code in (0, None):  # --help
+            raise
+        raise CLIError(f"{_tyro_message(err.getvalue())} (see {prog} --help)") from None
 
 
 def _search(cls: type, run: Callable[..., dict[str, Any]], args: list[str], prog: str) -> int:
@@ -259,6 +341,12 @@ def _cmd_direct_es(args: list[str]) -> int:
     return _search(DirectESConfig, run_direct_es, args, "torch-distill direct-es")
 
 
+def _cmd_distill_images(args: list[str]) -> int:
+    from torch_distill.algorithms.distill_images import DistillImagesConfig, run_distill_images
+
+    return _search(DistillImagesConfig, run_distill_images, args, "torch-distill distill-images")
+
+
 def _cmd_synth_env(args: list[str]) -> int:
     from torch_distill.algorithms.synthetic_env import SynthEnvConfig, run_synth_env
 
@@ -270,8 +358,15 @@ def _cmd_evaluate_env(args: list[str]) -> int:
     from torch_distill.io import write_json
     from torch_distill.log import format_table
 
+    from torch_distill.algorithms.synthetic_env import parse_algos
+    from torch_distill.envs.synthetic import load_synthetic_env
+
     cfg: EvaluateEnvConfig = _parse(EvaluateEnvConfig, args, "torch-distill evaluate-env")
-    res = evaluate_synthetic_env(cfg.env_file, cfg.algos, cfg.seeds, cfg.episodes, cfg.inner_steps, seed=cfg.seed,
+    _positive(cfg, ["seeds", "episodes", "inner_steps"])
+    _check_common(cfg, ("json_out",))
+    env = load_synthetic_env(cfg.env_file, cfg.device)
+    parse_algos(cfg.algos, env.real_spec.discrete, env.kind)
+    res = evaluate_synthetic_env(env, cfg.algos, cfg.seeds, cfg.episodes, cfg.inner_steps, seed=cfg.seed,
                                  device=cfg.device, deterministic=cfg.deterministic)
     print(format_table([{"algo": k, "agents": len(v.per_agent), "IQM": v.iqm, "mean": v.return_mean,
                          "spread (std)": v.return_std, "worst agent": v.return_min,
@@ -287,6 +382,11 @@ def _cmd_convert_env(args: list[str]) -> int:
     from torch_distill.envs.synthetic import load_synthetic_env, save_synthetic_env
 
     cfg: ConvertEnvConfig = _parse(ConvertEnvConfig, args, "torch-distill convert-env")
+    _positive(cfg, ["episodes", "steps"])
+    _finite(cfg, ["noise", "curvature"], positive=("curvature",))
+    if cfg.noise < 0:
+        raise CLIError(f"--noise {cfg.noise}: expected a finite number >= 0")
+    _check_common(cfg, ("out",))
     src = load_synthetic_env(cfg.env_file, cfg.device)
     print(f"converting {cfg.env_file} ({src!r}): {cfg.learner} learner's policy, {cfg.episodes} real episodes, "
           f"{cfg.steps} fit steps ...", flush=True)
@@ -309,6 +409,9 @@ def _cmd_evaluate(args: list[str]) -> int:
     cfg: EvaluateConfig = _parse(EvaluateConfig, args, "torch-distill evaluate")
     if cfg.seeds < 1 and not cfg.fixed_init:
         raise CLIError(f"--seeds {cfg.seeds}: expected a positive number of policies")
+    _positive(cfg, ["seeds", "episodes", "bc_steps"], allow_zero=("seeds", "bc_steps"))
+    _finite(cfg, ["lr"], positive=("lr",))
+    _check_common(cfg, ("json_out",))
     device = resolve_device(cfg.device)
     ds = load_dataset(cfg.dataset, device)
     policy = recorded_policy(ds, cfg.hidden, cfg.activation)
@@ -347,8 +450,11 @@ def _cmd_sweep(args: list[str]) -> int:
     from torch_distill.log import format_table
 
     cfg: SweepConfig = _parse(SweepConfig, args, "torch-distill sweep")
+    _check_common(cfg, ("out",))
     if cfg.episodes < 1:
         raise CLIError(f"--episodes {cfg.episodes}: expected a positive number of episodes")
+    if cfg.threshold is not None and not math.isfinite(cfg.threshold):
+        raise CLIError(f"--threshold {cfg.threshold}: expected a finite return")
     grid = SweepGrid(cfg.hidden, cfg.activation, cfg.init, cfg.lr, cfg.steps, cfg.seeds)
     device = resolve_device(cfg.device)
     datasets = {Path(d).stem if d.endswith(".safetensors") else d: load_dataset(d, device) for d in cfg.datasets}
@@ -387,6 +493,7 @@ def _cmd_merge(args: list[str]) -> int:
     from torch_distill.log import format_table
 
     cfg: MergeConfig = _parse(MergeConfig, args, "torch-distill merge")
+    _check_common(cfg, ("out",))
     if cfg.seeds < 0 or cfg.episodes < 1:
         raise CLIError(f"--seeds {cfg.seeds} --episodes {cfg.episodes}: expected seeds >= 0 and episodes >= 1")
     device = resolve_device(cfg.device)
@@ -419,11 +526,14 @@ def _cmd_show(args: list[str]) -> int:
     from torch_distill.viz import describe_dataset, plot_dataset
 
     cfg: ShowConfig = _parse(ShowConfig, args, "torch-distill show")
+    _check_common(cfg, ("png",))
     ds = load_dataset(cfg.dataset)
     print(describe_dataset(ds))
+    if cfg.max_panels < 1:
+        raise CLIError(f"--max-panels {cfg.max_panels}: expected a positive number of panels")
     if cfg.png:
-        plot_dataset(ds, cfg.png)
-        print(f"picture: {cfg.png}")
+        layout = plot_dataset(ds, cfg.png, cfg.plot, cfg.max_panels)
+        print(f"picture ({layout.kind}): {cfg.png}")
     return 0
 
 
@@ -432,25 +542,29 @@ def _cmd_show_env(args: list[str]) -> int:
     from torch_distill.log import format_table
 
     cfg: ShowEnvConfig = _parse(ShowEnvConfig, args, "torch-distill show-env")
+    _positive(cfg, ["samples"])
+    _check_common(cfg, ("png",))
     env = load_synthetic_env(cfg.env_file)
     meta = env.metadata  # type: ignore[attr-defined]
     print(f"{env!r}\nkind {env.kind}, real env {env.real_spec.env_id}, {env.num_params} parameters, "
           f"generation {meta.get('generations', '?')} ({meta.get('selected_as', '')}), library {meta.get('library_version')}")
     if meta.get("command"):
         print(f"made by: {meta['command']}")
-    shipped = (meta.get("shipped_evaluation") or {})
-    evals = {k: v for k, v in (shipped.get("result") or meta.get("eval") or {}).items()}
-    if evals:
+    shipped = _obj(meta.get("shipped_evaluation"))
+    evals = {k: v for k, v in (_obj(shipped.get("result")) or _obj(meta.get("eval"))).items() if isinstance(v, dict)}
+    if evals:  # free-form provenance: shown as far as it has the usual shape
         if shipped.get("command"):
             print(f"evaluation: {shipped['command']}")
-        print(format_table([{"algo": k, "agents": len(v["per_agent"]) if "per_agent" in v else v.get("agents"),
-                             "IQM": v["iqm"], "mean": v["return_mean"]} for k, v in evals.items()]))
-    sts = (meta.get("steps_to_solve") or {}).get("result") or {}
+        print(format_table([{"algo": k, "agents": len(v["per_agent"]) if isinstance(v.get("per_agent"), list)
+                             else v.get("agents"), "IQM": v.get("iqm"), "mean": v.get("return_mean")}
+                            for k, v in evals.items()]))
+    solve = _obj(meta.get("steps_to_solve"))
+    sts = _obj(solve.get("result"))
     if sts:
-        print(f"steps to solve the real env: {meta['steps_to_solve'].get('command', '')}")
-        print(format_table([{"trained on": k, "agents": len(v["steps_to_solve"]), "solved": v["solved_fraction"],
-                             "median steps": v["median_steps"], "threshold": v["threshold"]}
-                            for k, v in sts.items() if isinstance(v, dict) and "steps_to_solve" in v]))
+        print(f"steps to solve the real env: {solve.get('command', '')}")
+        print(format_table([{"trained on": k, "agents": len(v["steps_to_solve"]), "solved": v.get("solved_fraction"),
+                             "median steps": v.get("median_steps"), "threshold": v.get("threshold")}
+                            for k, v in sts.items() if isinstance(v, dict) and isinstance(v.get("steps_to_solve"), list)]))
     if cfg.png:
         from torch_distill.viz import plot_scb_states
 
@@ -463,9 +577,15 @@ def _cmd_show_env(args: list[str]) -> int:
     return 0
 
 
+def _obj(x: Any) -> dict[str, Any]:
+    """``x`` if it is a JSON object, else ``{}`` (free-form metadata of saved files)."""
+    return x if isinstance(x, dict) else {}
+
+
 def _cmd_datasets(args: list[str]) -> int:
     from torch_distill.io import load_dataset, shipped_datasets
 
+    _no_args("datasets", args)
     for name, path in shipped_datasets().items():
         ds = load_dataset(path)
         ev = ds.metadata.get("eval") or {}
@@ -477,6 +597,7 @@ def _cmd_datasets(args: list[str]) -> int:
 def _cmd_envs(args: list[str]) -> int:
     from torch_distill.envs.vec import native_env_ids
 
+    _no_args("envs", args)
     from torch_distill.envs.synthetic import shipped_synthetic_envs
 
     print("native torch envs:", ", ".join(native_env_ids()))
@@ -491,6 +612,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "evaluate": _cmd_evaluate,
     "sweep": _cmd_sweep,
     "merge": _cmd_merge,
+    "distill-images": _cmd_distill_images,
     "synth-env": _cmd_synth_env,
     "evaluate-env": _cmd_evaluate_env,
     "show": _cmd_show,
@@ -510,17 +632,27 @@ def main(argv: list[str] | None = None) -> int:
     if cmd not in COMMANDS:
         print(f"torch-distill: unknown command {cmd!r}; expected one of {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
+    from torch_distill.distributed import RankFailure
     from torch_distill.envs.vec import UnknownEnvError
     from torch_distill.io import DatasetFileError
 
     try:
         return COMMANDS[cmd](rest)
-    except (CLIError, UnknownEnvError, DatasetFileError, ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f"torch-distill {cmd}: error: {e}", file=sys.stderr)
+    except SystemExit as e:  # tyro's --help
+        return e.code if isinstance(e.code, int) else 0
+    except RankFailure as e:
+        print(f"torch-distill {cmd}: error: {' '.join(str(e).splitlines())}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        # a process group that lost a rank cannot be torn down: gloo would wait at interpreter exit for the lost
+        # rank's share of the pending collective, so leave at once
+        os._exit(2)
+    except (CLIError, UnknownEnvError, DatasetFileError, ValueError, OSError) as e:
+        if isinstance(e, BrokenPipeError):  # e.g. `torch-distill show X | head`
+            sys.stdout = open(os.devnull, "w")
+            return 0
+        # one line: bad input, a corrupt file, a file system error or a lost rank (never a traceback)
+        print(f"torch-distill {cmd}: error: {' '.join(str(e).splitlines())}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # e.g. `torch-distill show X | head`
-        sys.stdout = open(os.devnull, "w")
-        return 0
     except KeyboardInterrupt:
         print(f"torch-distill {cmd}: interrupted (resume with --resume RUN_DIR if a checkpoint was written)", file=sys.stderr)
         return 130

@@ -8,15 +8,21 @@ applies the identical ES update, so parameters are never broadcast.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "resolve_device", "init_distributed", "shard", "gather_fitness", "gather_fitness_and_counts",
-           "barrier", "cleanup"]
+__all__ = ["DistInfo", "RankFailure", "COLLECTIVE_TIMEOUT_ENV", "collective_timeout", "resolve_device",
+           "init_distributed", "shard", "gather_fitness", "gather_fitness_and_counts", "stop_together", "barrier",
+           "cleanup", "sigterm_as_rank_failure"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,68 @@ class DistInfo:
 
 
 PROCESS_GROUP_TIMEOUT_S = 4 * 3600
-"""Collective timeout: how long ranks wait for rank 0's evaluations (periodic, final) before failing."""
+"""Timeout of the process group's own collectives (the start and end barriers): how long ranks wait for rank 0's
+final evaluation before failing."""
+
+COLLECTIVE_TIMEOUT_ENV = "TORCH_DISTILL_COLLECTIVE_TIMEOUT"
+"""Environment variable: seconds a rank waits in a per-generation collective (fitness gather, stop flag) before it
+gives up with :class:`RankFailure` (default :data:`DEFAULT_COLLECTIVE_TIMEOUT_S`). It must exceed rank 0's periodic
+ES-mean evaluation, which the other ranks wait for in the next generation's collective."""
+
+DEFAULT_COLLECTIVE_TIMEOUT_S = 600.0
+
+
+class RankFailure(RuntimeError):
+    """A distributed run lost a rank: a collective failed (a peer died: gloo sees the closed connection at once),
+    timed out (a peer hangs: after :func:`collective_timeout` seconds), or the launcher stopped this rank (torchrun
+    sends SIGTERM to every rank once one fails). Every surviving rank raises it; the message names this rank, the
+    generation and the checkpoint to resume from (the CLI prints it as one line and exits with status 2)."""
+
+    def __init__(self, rank: int, world_size: int, reason: str, generation: int | None = None,
+                 resume: str | None = None) -> None:
+        self.rank, self.world_size, self.reason = rank, world_size, reason
+        self.generation, self.resume = generation, resume
+        where = f" in generation {generation}" if generation is not None else ""
+        tail = f"; {resume}" if resume else ""
+        super().__init__(f"rank {rank} of {world_size}: the distributed run failed{where}: {reason}{tail}")
+
+    def at(self, generation: int, resume: str) -> "RankFailure":
+        """The same failure with the generation and the resume hint filled in (by the ES loop)."""
+        return RankFailure(self.rank, self.world_size, self.reason, generation, resume)
+
+
+def collective_timeout() -> timedelta:
+    """The per-generation collective timeout (:data:`COLLECTIVE_TIMEOUT_ENV`, default 600 s)."""
+    raw = os.environ.get(COLLECTIVE_TIMEOUT_ENV, "")
+    if not raw:
+        return timedelta(seconds=DEFAULT_COLLECTIVE_TIMEOUT_S)
+    try:
+        s = float(raw)
+    except ValueError:
+        s = float("nan")
+    if not (math.isfinite(s) and s > 0):
+        raise ValueError(f"{COLLECTIVE_TIMEOUT_ENV}={raw!r}: expected a positive number of seconds")
+    return timedelta(seconds=s)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:300]
+
+
+def _wait(work: object, info: "DistInfo", what: str) -> None:
+    """Wait for an async collective with the per-generation timeout; a failure becomes :class:`RankFailure`."""
+    timeout = collective_timeout()
+    try:
+        work.wait(timeout=timeout)  # type: ignore[attr-defined]
+    except RuntimeError as e:  # gloo / NCCL raise RuntimeError subclasses (DistBackendError, ...)
+        msg = _first_line(e)
+        if "timed out" in msg.lower() or "timeout" in msg.lower():
+            reason = (f"{what} timed out after {timeout.total_seconds():g} s (a rank hangs; "
+                      f"{COLLECTIVE_TIMEOUT_ENV} sets the timeout)")
+        else:
+            reason = f"{what} failed, another rank died ({msg})"
+        raise RankFailure(info.rank, info.world_size, reason) from None
 
 
 def resolve_device(device: str) -> torch.device:
@@ -64,7 +131,12 @@ def init_distributed(device: str = "auto") -> DistInfo:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if device == "auto":
         device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device={device!r}: expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if world > 1:
+        collective_timeout()  # a bad timeout setting fails before the process group exists
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", local)
     if world > 1 and not dist.is_initialized():
@@ -90,7 +162,7 @@ def gather_fitness(local: torch.Tensor, popsize: int, info: DistInfo) -> torch.T
         return local
     full = torch.zeros(popsize, dtype=local.dtype, device=local.device)
     full[shard(popsize, info)] = local
-    dist.all_reduce(full, op=dist.ReduceOp.SUM)
+    _wait(dist.all_reduce(full, op=dist.ReduceOp.SUM, async_op=True), info, "the fitness all_reduce")
     return full
 
 
@@ -109,13 +181,44 @@ def gather_fitness_and_counts(local: torch.Tensor, counts: torch.Tensor, popsize
     full = torch.zeros(popsize + k, dtype=torch.float64, device=local.device)
     full[shard(popsize, info)] = local.to(torch.float64)
     full[popsize:] = counts.to(device=local.device, dtype=torch.float64).reshape(k)
-    dist.all_reduce(full, op=dist.ReduceOp.SUM)
+    _wait(dist.all_reduce(full, op=dist.ReduceOp.SUM, async_op=True), info, "the fitness all_reduce")
     return full[:popsize].to(local.dtype), full[popsize:]
+
+
+def stop_together(stop: bool, info: DistInfo) -> bool:
+    """True on every rank when ``stop`` is true on any rank (a 1-element ``all_reduce(MAX)``)."""
+    if not info.enabled:
+        return stop
+    flag = torch.tensor([float(stop)], device=info.device)
+    _wait(dist.all_reduce(flag, op=dist.ReduceOp.MAX, async_op=True), info, "the stop-flag all_reduce")
+    return bool(flag[0] > 0)
+
+
+@contextlib.contextmanager
+def sigterm_as_rank_failure(info: DistInfo) -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`RankFailure` (torchrun stops every rank with SIGTERM once one rank
+    fails): the rank ends with a named error instead of dying silently, and a checkpoint being written is either
+    complete or not there (atomic writes). A no-op for world size 1 or outside the main thread."""
+    if not info.enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise RankFailure(info.rank, info.world_size, "stopped by SIGTERM (torchrun stops every rank when one fails)")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def barrier(info: DistInfo) -> None:
     if info.enabled:
-        dist.barrier()
+        try:
+            dist.barrier()
+        except RuntimeError as e:
+            raise RankFailure(info.rank, info.world_size, f"a barrier failed ({_first_line(e)})") from None
 
 
 def cleanup(info: DistInfo) -> None:

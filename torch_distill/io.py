@@ -32,6 +32,7 @@ from torch_distill.files import atomic_write
 __all__ = [
     "DatasetFileError",
     "Dataset",
+    "dataset_replay_buffer",
     "atomic_write",
     "save_dataset",
     "load_dataset",
@@ -39,6 +40,7 @@ __all__ = [
     "resolve_dataset",
     "save_checkpoint",
     "load_checkpoint",
+    "CheckpointFileError",
 ]
 
 FORMAT = "torch_distill.dataset"
@@ -48,6 +50,10 @@ SHIPPED_DIR = Path(__file__).parent / "datasets"
 
 class DatasetFileError(ValueError):
     """A dataset file that is missing, corrupt or inconsistent with its metadata."""
+
+
+class CheckpointFileError(ValueError):
+    """A run checkpoint (``checkpoint.pt``) that is corrupt, unreadable or not the checkpoint of this run."""
 
 
 @dataclass
@@ -96,6 +102,57 @@ class Dataset:
         if not (torch.isfinite(self.states).all() and (self.actions.dtype == torch.int64 or torch.isfinite(self.actions).all())):
             raise DatasetFileError(f"{where}: contains NaN or inf values")
 
+    def to_tensordict(self) -> Any:
+        """The (state, label) pairs as a ``tensordict.TensorDict`` of ``batch_size [D]``, on the dataset's device.
+
+        Keys: ``"observation"`` float32 ``[D, obs_dim]`` (normalised observations, as stored) and ``"action"`` as
+        the file stores the labels: int64 ``[D]`` (discrete labels), float32 ``[D, n_actions]`` (label logits) or
+        float32 ``[D, action_dim]`` (continuous). The tensors are shared, not copied. Needs ``tensordict``.
+        """
+        try:
+            from tensordict import TensorDict
+        except ImportError as e:
+            raise ImportError("Dataset.to_tensordict needs the optional dependency tensordict "
+                              "(pip install tensordict)") from e
+        self.validate()
+        return TensorDict({"observation": self.states, "action": self.actions}, batch_size=[self.size],
+                          device=self.states.device)
+
+
+def dataset_replay_buffer(path_or_dataset: Dataset | str | os.PathLike, batch_size: int | None = None,
+                          sampler: Any = None, device: torch.device | str | None = None) -> Any:
+    """A torchrl ``TensorDictReplayBuffer`` holding the (observation, action) pairs of a dataset.
+
+    Args:
+        path_or_dataset: a :class:`Dataset`, a dataset file or a shipped dataset's name (``"CartPole-v1"``).
+        batch_size: default size of ``sample()`` (None: the whole dataset, i.e. full-batch BC as HaDES trains).
+        sampler: a torchrl sampler (None: ``SamplerWithoutReplacement``, so consecutive samples run through the
+            dataset in epochs).
+        device: where the storage lives (None: the dataset's device).
+
+    The buffer's storage is a ``LazyTensorStorage`` of capacity ``D`` filled with :meth:`Dataset.to_tensordict`;
+    samples carry the keys ``"observation"`` and ``"action"`` (plus torchrl's ``"index"``). Needs ``torchrl``.
+    Raises ``ValueError`` for an empty dataset (there is nothing to sample).
+    """
+    try:
+        from torchrl.data import LazyTensorStorage, SamplerWithoutReplacement, TensorDictReplayBuffer
+    except ImportError as e:
+        raise ImportError("dataset_replay_buffer needs the optional dependency torchrl (pip install torchrl)") from e
+    ds = path_or_dataset if isinstance(path_or_dataset, Dataset) else load_dataset(path_or_dataset)
+    if ds.size == 0:
+        raise ValueError(f"dataset for {ds.spec.env_id} has no (state, action) pairs: "
+                         "nothing to put in a replay buffer")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")
+    td = ds.to_tensordict()
+    if device is not None:
+        td = td.to(device)
+    buffer = TensorDictReplayBuffer(storage=LazyTensorStorage(ds.size, device=td.device),
+                                    sampler=sampler if sampler is not None else SamplerWithoutReplacement(),
+                                    batch_size=batch_size if batch_size is not None else ds.size)
+    buffer.extend(td)
+    return buffer
+
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str) + "\n"))
@@ -142,6 +199,8 @@ def load_dataset(path_or_name: str | os.PathLike, device: torch.device | str = "
         raise DatasetFileError(f"{path}: no 'torch_distill' metadata; not a torch_distill dataset")
     try:
         meta = json.loads(raw_meta)
+        if not isinstance(meta, dict):
+            raise DatasetFileError(f"{path}: metadata is a JSON {type(meta).__name__}, expected an object")
         if meta.get("format") != FORMAT:
             raise DatasetFileError(f"{path}: metadata format {meta.get('format')!r}, expected {FORMAT!r}")
         if int(meta.get("format_version", -1)) > FORMAT_VERSION:
@@ -149,13 +208,61 @@ def load_dataset(path_or_name: str | os.PathLike, device: torch.device | str = "
                 f"{path}: format_version {meta.get('format_version')} is newer than this library supports ({FORMAT_VERSION})"
             )
         spec = EnvSpec.from_json(meta["env"])
-    except (KeyError, TypeError, ValueError) as e:
+        _check_dataset_metadata(meta, spec)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
         if isinstance(e, DatasetFileError):
             raise
         raise DatasetFileError(f"{path}: corrupt metadata ({type(e).__name__}: {e})") from None
     ds = Dataset(states.to(device), actions.to(device), spec, meta)
     ds.validate(str(path))
     return ds
+
+
+def _check_dataset_metadata(meta: dict[str, Any], spec: EnvSpec) -> None:
+    """Raise ``ValueError`` naming the first metadata entry of a dataset file that its readers (``evaluate``,
+    ``show``, :func:`~torch_distill.algorithms.hades.evaluate_dataset`) could not use: the env spec, the observation
+    normaliser, the recorded policy and BC settings, the HaDES-F init seeds and the recorded evaluations."""
+
+    def number(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float("inf")
+
+    def count(x: Any, low: int) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool) and x >= low
+
+    def entry(name: str, what: str) -> ValueError:
+        return ValueError(f"metadata entry {name!r} is {json.dumps(meta.get(name), default=str)[:80]}, expected {what}")
+
+    if not spec.env_id or spec.obs_dim < 1 or spec.max_episode_steps < 1 or (
+            spec.n_actions < 1 if spec.discrete else (spec.action_dim < 1 or len(spec.action_low) != spec.action_dim
+                                                      or len(spec.action_high) != spec.action_dim)):
+        raise entry("env", "an env spec with an id, positive sizes and a positive time limit")
+    norm = meta.get("obs_normalizer")
+    if norm is not None and not (isinstance(norm, dict) and norm.get("type", "affine") == "affine"
+                                 and all(isinstance(norm.get(k), list) and len(norm[k]) == len(norm["obs_mean"])
+                                         and all(number(x) for x in norm[k]) for k in ("obs_mean", "obs_var"))
+                                 and all(x >= 0 for x in norm["obs_var"]) and number(norm.get("eps", 1e-8))
+                                 and norm.get("eps", 1e-8) >= 0):
+        raise entry("obs_normalizer", "null or an affine normaliser (as many means as variances >= 0)")
+    policy = meta.get("policy")
+    if policy is not None and not (isinstance(policy, dict)
+                                   and isinstance(policy.get("hidden", []), list)
+                                   and all(count(h, 1) for h in policy.get("hidden", []))
+                                   and isinstance(policy.get("activation", "relu"), str)
+                                   and number(policy.get("log_std_init", 0.0))):
+        raise entry("policy", "{hidden: [positive widths], activation: name, log_std_init: number}")
+    bc = meta.get("bc")
+    if bc is not None and not (isinstance(bc, dict) and count(bc.get("steps", 0), 0)
+                               and all(number(bc.get(k, 0.0)) for k in ("lr", "eps", "beta1", "beta2", "max_grad_norm"))):
+        raise entry("bc", "{steps: int >= 0, lr, eps, beta1, beta2, max_grad_norm: numbers}")
+    seeds = meta.get("init_seeds")
+    if seeds is not None and not (isinstance(seeds, dict) and count(seeds.get("generator_seed"), 0)
+                                  and count(seeds.get("inits"), 1)):
+        raise entry("init_seeds", "null or {generator_seed: int >= 0, inits: int >= 1}")
+    ev = meta.get("eval")
+    if ev is not None and not (isinstance(ev, dict) and all(
+            isinstance(v, dict) and number(v.get("return_mean")) and count(v.get("policies", 1), 0)
+            and count(v.get("episodes_per_policy", 1), 0) for v in ev.values())):
+        raise entry("eval", "{name: {return_mean: number, policies: int, episodes_per_policy: int}}")
 
 
 def shipped_datasets() -> dict[str, Path]:
@@ -193,9 +300,13 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` of a checkpoint; a corrupt file raises :class:`CheckpointFileError` (one
+    line naming the file), a missing one ``FileNotFoundError``."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise FileNotFoundError(f"checkpoint {path} not found") from None
     except Exception as e:
-        raise ValueError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}: {e})") from None
+        detail = " ".join(str(e).split())[:200]
+        raise CheckpointFileError(f"{path}: corrupt or unreadable checkpoint ({type(e).__name__}: {detail}); "
+                                  "expected a torch.save file written by a torch_distill run") from None

@@ -20,13 +20,16 @@ import tomllib
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 
 from torch_distill.io import write_json
 
 __all__ = [
+    "ConfigFileError",
     "RESUME_OVERRIDABLE",
+    "check_field_types",
+    "check_output_path",
     "RunOptions",
     "command_line",
     "config_from_file",
@@ -36,6 +39,67 @@ __all__ = [
 ]
 
 C = TypeVar("C")
+
+
+class ConfigFileError(ValueError):
+    """An option file (``--config FILE``) or a run folder's ``config.json`` that is not valid JSON / TOML or does
+    not hold valid options of the method; the message names the file and what was expected."""
+
+
+def _type_name(tp: Any) -> str:
+    if get_origin(tp) is Literal:
+        return "one of " + ", ".join(map(repr, get_args(tp)))
+    args = [a for a in get_args(tp) if a is not type(None)]
+    if args:
+        return " or ".join(_type_name(a) for a in args) + (" or null" if type(None) in get_args(tp) else "")
+    names = {int: "an int", float: "a number", str: "a string", bool: "true/false"}
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _fits(value: Any, tp: Any) -> bool:
+    """Whether a JSON/TOML value fits the field type ``tp`` (int, float, str, bool, Literal, Optional, Positional)."""
+    if get_origin(tp) is Literal:
+        return any(value == a and type(value) is type(a) for a in get_args(tp))
+    args = get_args(tp)
+    if args and get_origin(tp) is not Literal:
+        if hasattr(tp, "__metadata__"):  # Annotated[T, ...]
+            return _fits(value, args[0])
+        return any(_fits(value, a) for a in args)
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    return True  # a type this check does not know: the config's own validation decides
+
+
+def check_field_types(cls: type, data: dict[str, Any], where: str) -> None:
+    """Raise :class:`ConfigFileError` (``where: option NAME is VALUE, expected TYPE``) for the first entry of
+    ``data`` whose value does not fit the type of the dataclass field of that name."""
+    hints = get_type_hints(cls, include_extras=True)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in data and not _fits(data[f.name], hints[f.name]):
+            raise ConfigFileError(f"{where}: option {f.name} is {data[f.name]!r}, expected "
+                                  f"{_type_name(hints[f.name])}")
+
+
+def check_output_path(option: str, path: str | os.PathLike, folder: bool = False) -> None:
+    """Raise ``ValueError`` naming ``option`` when ``path`` (a file, or a ``folder``) cannot be created: the
+    nearest existing ancestor must be a folder (``--out /dev/null/x`` fails before any work, instead of when the
+    first file is written), and an existing ``folder`` must be one."""
+    p = Path(path)
+    if folder and p.exists() and not p.is_dir():
+        raise ValueError(f"{option}={str(path)!r}: {p} is a file, expected a folder")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{option}={str(path)!r}: {parent} is not a folder")
+            return
 
 
 @dataclass
@@ -92,6 +156,10 @@ class RunOptions:
                 raise ValueError(f"{k}={v!r}: expected a positive number")
         if self.threads < 0:
             raise ValueError(f"threads={self.threads}: expected >= 0")
+        if self.name is not None and (not self.name or self.name in (".", "..") or "/" in self.name
+                                      or os.sep in self.name):
+            raise ValueError(f"name={self.name!r}: expected a folder name (no path separators), made inside --out")
+        check_output_path("out", self.out, folder=True)
 
 
 def make_run_dir(out: str, name: str | None, default_name: str, resume: str | None) -> Path:
@@ -119,7 +187,7 @@ def resumed_config(cls: type[C], config: Any, run_dir: Path, overrides: Collecti
     :data:`RESUME_OVERRIDABLE`) taken from ``config``; the device is taken from ``config`` unless it is "auto".
     When anything changed, ``config.json`` is rewritten (atomically) so a later resume sees the new values."""
     path = run_dir / "config.json"
-    record = json.loads(path.read_text())
+    record = _read_run_config(cls, path)
     stored = record["config"]
     bad = sorted(set(overrides) - RESUME_OVERRIDABLE)
     if bad:
@@ -134,6 +202,34 @@ def resumed_config(cls: type[C], config: Any, run_dir: Path, overrides: Collecti
         record["config"] = new
         write_json(path, record)
     return cls(**new)
+
+
+def _read_run_config(cls: type, path: Path) -> dict[str, Any]:
+    """A run folder's ``config.json``, checked: a JSON object whose ``config`` object holds every option of
+    ``cls`` (and no other) with values of the options' types; else :class:`ConfigFileError` naming the file."""
+    hint = "the run folder's config.json is corrupt"
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume {path.parent}: no config.json in that folder")
+    try:
+        record = json.loads(path.read_text())
+    except UnicodeDecodeError as e:
+        raise ConfigFileError(f"{path}: not valid JSON (not UTF-8 text: {e.reason}); {hint}") from None
+    except ValueError as e:
+        raise ConfigFileError(f"{path}: not valid JSON ({e}); {hint}") from None
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        what = type(record).__name__ if not isinstance(record, dict) else "an object without a 'config' object"
+        raise ConfigFileError(f"{path}: a JSON {what}, expected an object with the run's options under 'config'; "
+                              f"{hint}")
+    stored = record["config"]
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown, missing = sorted(set(stored) - names), sorted(names - set(stored))
+    if unknown:
+        raise ConfigFileError(f"{path}: option(s) {unknown} are not options of {cls.__name__} (a run of another "
+                              f"method, or a corrupt file); resume it with the command that made it")
+    if missing:
+        raise ConfigFileError(f"{path}: option(s) {missing} missing; {hint}")
+    check_field_types(cls, stored, str(path))
+    return record
 
 
 def command_line() -> str:
@@ -152,9 +248,9 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = tomllib.loads(p.read_text()) if p.suffix == ".toml" else json.loads(p.read_text())
     except (ValueError, tomllib.TOMLDecodeError) as e:
-        raise ValueError(f"config file {path}: cannot parse ({e})") from None
+        raise ConfigFileError(f"config file {path}: cannot parse ({' '.join(str(e).split())})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"config file {path}: expected a table of option names, got {type(data).__name__}")
+        raise ConfigFileError(f"config file {path}: expected a table of option names, got {type(data).__name__}")
     return data
 
 
@@ -165,13 +261,14 @@ def config_from_file(cls: type[C], path: str | os.PathLike) -> C:
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ValueError(f"config file {path} has unknown option(s) {unknown}; valid: {sorted(names)}")
+        raise ConfigFileError(f"config file {path} has unknown option(s) {unknown}; valid: {sorted(names)}")
+    check_field_types(cls, data, f"config file {path}")
     base = {f.name: f.default for f in dataclasses.fields(cls)  # type: ignore[arg-type]
             if f.default is not dataclasses.MISSING}
     try:
         return cls(**{**base, **data})
     except TypeError as e:
-        raise ValueError(f"config file {path}: {e}") from None
+        raise ConfigFileError(f"config file {path}: {e}") from None
 
 
 # ------------------------------------------------------------------------------------------ real-env evaluator

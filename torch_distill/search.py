@@ -115,6 +115,10 @@ class ESOptions(RunOptions):
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid run or ES option (subclasses add their own checks)."""
         self.validate_run_options()
+        for f in dataclasses.fields(self):  # no option of any method means anything as NaN or inf
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{f.name}={v!r}: expected a finite number")
         if self.strategy_name() not in LEARNING_RATE_FIELD:
             raise ValueError(f"strategy={self.strategy!r}: expected one of {sorted(LEARNING_RATE_FIELD)}")
         for k in ["popsize", "generations"]:

@@ -158,6 +158,8 @@ def test_terminal_state_is_frozen(name: str) -> None:
 
 
 def test_action_sets_match_minatar() -> None:
+    import minatar.environments.breakout
+
     assert FULL_ACTIONS == tuple(minatar.environments.breakout.Env().action_map)
     for name, cls in MINATAR_GAMES.items():
         ref = minatar.Environment(cls.module)

@@ -46,6 +46,7 @@ from torch_distill.envs.synthetic import (
 )
 from torch_distill.evaluation import evaluate_functional
 from torch_distill.keyed import make_keys
+from torch_distill.nets import ACTIVATIONS
 from torch_distill.log import progress_bar
 from torch_distill.policies import parse_hidden
 from torch_distill.runner import Streams, derive_seed
@@ -190,6 +191,8 @@ class SynthEnvConfig(ESOptions):
             raise ValueError(f"final_seeds={self.final_seeds}: expected >= 0")
         if self.kind not in KINDS:
             raise ValueError(f"kind={self.kind!r}: expected one of {list(KINDS)}")
+        if self.agent_activation != "auto" and self.agent_activation not in ACTIVATIONS:
+            raise ValueError(f"agent_activation={self.agent_activation!r}: expected auto or one of {list(ACTIVATIONS)}")
         if self.obs_scaling not in ("none", "bounds", "box"):
             raise ValueError(f"obs_scaling={self.obs_scaling!r}: expected 'none', 'bounds' or 'box'")
         if self.obs_scaling != "none" and self.kind != "scb":

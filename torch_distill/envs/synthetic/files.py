@@ -139,9 +139,34 @@ def read_synthetic_env_metadata(path_or_name: str | os.PathLike) -> dict[str, An
     if version > FORMAT_VERSION:
         raise SyntheticEnvFileError(f"{p}: format_version {version} is newer than this library's {FORMAT_VERSION}; "
                                     f"upgrade torch_distill")
-    if meta.get("kind") not in KINDS:
+    if not isinstance(meta.get("kind"), str) or meta["kind"] not in KINDS:
         raise SyntheticEnvFileError(f"{p}: kind {meta.get('kind')!r}, expected one of {', '.join(map(repr, KINDS))}")
+    _check_recorded_config(p, meta.get("config"))
     return meta
+
+
+_RECORDED_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    "inner_steps": (int,), "ppo_epochs": (int,), "ppo_minibatches": (int,), "dqn_train_frequency": (int,),
+    "agent_hidden": (str,), "agent_activation": (str,),
+}
+"""Entries of the recorded search config that readers of the file use (``evaluate-env`` trains fresh agents
+with them), and their JSON types."""
+
+
+def _check_recorded_config(path: Path, config: Any) -> None:
+    """The recorded search config (metadata ``config``), if any, must be an object whose entries that readers use
+    have the right types."""
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        raise SyntheticEnvFileError(f"{path}: metadata entry 'config' is a {type(config).__name__}, expected the "
+                                    "object of the search options")
+    for k, types in _RECORDED_CONFIG_TYPES.items():
+        v = config.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, types)
+                              or (types == (int,) and v < 1)):
+            want = "a positive int" if types == (int,) else "a string"
+            raise SyntheticEnvFileError(f"{path}: metadata config.{k} is {v!r}, expected {want}")
 
 
 def _native_real_env(spec: EnvSpec, path: Path) -> FunctionalEnv:
@@ -157,6 +182,8 @@ def _native_real_env(spec: EnvSpec, path: Path) -> FunctionalEnv:
             real = make_native(spec.env_id, max_episode_steps=spec.max_episode_steps)
         except TypeError:
             pass
+        except ValueError as e:
+            raise SyntheticEnvFileError(f"{path}: the recorded real env spec cannot be rebuilt ({e})") from None
     return real
 
 
@@ -184,7 +211,7 @@ def load_synthetic_env(path_or_name: str | os.PathLike, device: torch.device | s
         arch = meta["architecture"]
         if not isinstance(arch, dict):
             raise TypeError(f"architecture is a {type(arch).__name__}, expected an object")
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
         raise SyntheticEnvFileError(f"{path}: inconsistent metadata ({type(e).__name__}: {e})") from None
     real: FunctionalEnv | EnvSpec = spec
     if cls.needs_real_env(arch):
@@ -194,7 +221,7 @@ def load_synthetic_env(path_or_name: str | os.PathLike, device: torch.device | s
                                         f"{real.spec}")
     try:
         env = cls.from_architecture(real, arch, crn_period=period)
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, IndexError) as e:
         raise SyntheticEnvFileError(f"{path}: inconsistent {meta['kind']!r} architecture ({type(e).__name__}: {e})") from None
     if "layout" in arch and arch["layout"] != env._layout_json():
         raise SyntheticEnvFileError(f"{path}: the recorded genome layout does not match the one rebuilt from the "
