@@ -270,12 +270,18 @@ def shipped_datasets() -> dict[str, Path]:
     return {p.stem: p for p in sorted(SHIPPED_DIR.glob("*.safetensors"))}
 
 
+def shipped_multitask_datasets() -> dict[str, Path]:
+    """Merged multi-task datasets shipped inside the package (``datasets/multitask/``), by name, e.g.
+    ``"CartPole-v1+Acrobot-v1"``; :func:`load_dataset` loads them by name too."""
+    return {p.stem: p for p in sorted((SHIPPED_DIR / "multitask").glob("*.safetensors"))}
+
+
 def resolve_dataset(path_or_name: str | os.PathLike) -> Path:
     """A path to an existing file, or the shipped dataset of that name."""
     p = Path(path_or_name)
     if p.is_file():
         return p
-    shipped = shipped_datasets()
+    shipped = {**shipped_datasets(), **shipped_multitask_datasets()}
     if str(path_or_name) in shipped:
         return shipped[str(path_or_name)]
     names = ", ".join(shipped) or "(none)"

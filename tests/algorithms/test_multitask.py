@@ -104,3 +104,13 @@ def test_cli_merge_and_evaluate(tmp_path, capsys):
     assert main(["merge", "CartPole-v1", "Pendulum-v1", "--out", str(tmp_path / "x.safetensors")]) == 2
     assert "same kind of action space" in capsys.readouterr().err
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_shipped_merged_dataset_loads_by_name():
+    from torch_distill.io import shipped_datasets, shipped_multitask_datasets
+
+    assert "CartPole-v1+Acrobot-v1" in shipped_multitask_datasets()
+    assert "CartPole-v1+Acrobot-v1" not in shipped_datasets()  # single-task names stay env ids
+    m = load_dataset("CartPole-v1+Acrobot-v1")
+    assert is_multitask(m) and [s.env_id for s, _ in task_specs(m)] == ["CartPole-v1", "Acrobot-v1"]
+    assert set(m.metadata["eval"]) == {"CartPole-v1 (merged)", "Acrobot-v1 (merged)"}
