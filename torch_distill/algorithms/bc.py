@@ -46,6 +46,8 @@ class BCConfig:
             raise ValueError(f"bc steps={self.steps}: expected a non-negative integer")
         if not self.lr > 0:
             raise ValueError(f"bc lr={self.lr}: expected a positive number")
+        if not self.eps > 0:
+            raise ValueError(f"bc eps={self.eps}: expected a positive Adam epsilon")
         if self.max_grad_norm < 0:
             raise ValueError(f"max_grad_norm={self.max_grad_norm}: expected >= 0 (0 disables clipping)")
 
@@ -54,15 +56,15 @@ class BCConfig:
 
 
 def _loss(net: PolicyNet, chunks: Sequence[Tensor], states: Tensor, actions: Tensor) -> Tensor:
-    """BC losses ``[*L]`` from the policy's parameter chunks (``torch.split(flat, net.numels, -1)``)."""
-    n_mlp = 2 * (len(net.mlp.sizes) - 1)
-    out = net.mlp.forward_chunks(chunks[:n_mlp], states)
+    """BC losses ``[*L]`` from the policy's parameter chunks (``torch.split(flat, net.numels, -1)``; MLP or CNN,
+    :meth:`~torch_distill.policies.PolicyNet.forward_chunks`)."""
+    out = net.forward_chunks(chunks, states)
     if net.discrete:
         logp = torch.log_softmax(out, dim=-1)
         if actions.dtype in (torch.int64, torch.int32):
             return -torch.take_along_dim(logp, actions.long().unsqueeze(-1), dim=-1).squeeze(-1).mean(-1)
         return -(torch.softmax(actions, dim=-1) * logp).sum(-1).mean(-1)
-    log_std = chunks[n_mlp].unsqueeze(-2)
+    log_std = chunks[net.num_net_chunks].unsqueeze(-2)
     z = (actions - out) * torch.exp(-log_std)
     return (0.5 * z * z + log_std).sum(-1).mean(-1)
 

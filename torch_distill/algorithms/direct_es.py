@@ -20,7 +20,7 @@ from torch import Tensor
 
 from torch_distill import __version__
 from torch_distill.io import atomic_write
-from torch_distill.policies import PolicyConfig, PolicyNet, parse_hidden
+from torch_distill.policies import PolicyConfig, PolicyNet, image_shape_for, parse_hidden
 from torch_distill.runner import Streams, derive_seed
 from torch_distill.evaluation import RealEnvEvaluator
 from torch_distill.search import LEARNING_RATE_FIELD, Candidate, ESOptions, Finished, SearchMethod, run_search
@@ -45,9 +45,14 @@ class DirectESConfig(ESOptions):
     shaping: Literal["none", "centered_rank", "z_score"] = "centered_rank"
     """OpenES fitness shaping."""
     hidden: str = "auto"
-    """Hidden widths of the policy (auto: 64,64)."""
+    """Hidden widths of the policy (auto: 64,64 for mlp, 128 after the convolution for cnn)."""
     activation: str = "auto"
     """Hidden activation (auto: relu discrete, tanh continuous)."""
+    arch: Literal["mlp", "cnn"] = "mlp"
+    """Policy: mlp or cnn (a SAME 3x3 convolution of conv-channels filters on the observation grid, then the dense
+    layers), as HaDES's --arch."""
+    conv_channels: int = 16
+    """CNN policy: convolution filters."""
 
     strategy_fields: ClassVar[tuple[str, ...]] = ("beta1", "shaping")
 
@@ -61,6 +66,8 @@ class DirectESConfig(ESOptions):
         super().validate()
         if self.hidden != "auto":
             parse_hidden(self.hidden)
+        if not isinstance(self.conv_channels, int) or self.conv_channels < 1:
+            raise ValueError(f"conv_channels={self.conv_channels!r}: expected a positive integer")
 
 
 class DirectESProblem:
@@ -71,9 +78,11 @@ class DirectESProblem:
         self.evaluator = evaluator
         self.device = evaluator.device
         spec = evaluator.spec
-        hidden = parse_hidden("64,64" if config.hidden == "auto" else config.hidden)
+        cnn = config.arch == "cnn"
+        hidden = parse_hidden(("128" if cnn else "64,64") if config.hidden == "auto" else config.hidden)
         act = config.activation if config.activation != "auto" else ("relu" if spec.discrete else "tanh")
-        self.policy = PolicyConfig(hidden, act)
+        self.policy = PolicyConfig(hidden, act, arch=config.arch, channels=config.conv_channels,
+                                   image_shape=image_shape_for(spec) if cnn else None)
         self.net = PolicyNet(spec, self.policy)
         self.num_dims = self.net.num_params
         if config.obs_norm == "random":

@@ -19,7 +19,7 @@ import json
 import math
 import zlib
 from collections.abc import Collection
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -31,7 +31,7 @@ from torch_distill.envs.core import EnvSpec
 from torch_distill.evaluation import ObsNormalizer
 from torch_distill.io import Dataset, save_dataset
 from torch_distill.log import progress_bar
-from torch_distill.policies import INIT_SCHEMES, PolicyConfig, PolicyNet, parse_hidden
+from torch_distill.policies import INIT_SCHEMES, PolicyConfig, PolicyNet, image_shape_for, parse_hidden
 from torch_distill.runner import Streams, derive_seed
 from torch_distill.evaluation import RealEnvEvaluator
 from torch_distill.search import Candidate, ESOptions, Finished, SearchMethod, run_search
@@ -67,9 +67,16 @@ class HadesConfig(ESOptions):
     temperature: float = 20.0
     """SNES rank-weight temperature (0 = NES utilities)."""
     hidden: str = "auto"
-    """Hidden layer widths of the BC policy, e.g. '64,64' (auto: 64,64)."""
+    """Hidden layer widths of the BC policy, e.g. '64,64' (auto: 64,64 for mlp, 128 after the convolution for
+    cnn)."""
     activation: str = "auto"
     """Hidden activation: relu, tanh, elu, gelu (auto: relu discrete, tanh continuous)."""
+    arch: Literal["mlp", "cnn"] = "mlp"
+    """BC policy: mlp (the flat observation into the dense layers, the reference's HaDES policy) or cnn (one SAME
+    3x3 convolution of conv-channels filters on the observation grid, e.g. MinAtar's 10x10xC, then the dense
+    layers; the MinAtar agents' network)."""
+    conv_channels: int = 16
+    """CNN policy: convolution filters."""
     bc_steps: int | None = None
     """Full-batch BC steps (auto: 32 discrete, 100 continuous)."""
     bc_lr: float | None = None
@@ -122,10 +129,14 @@ class HadesConfig(ESOptions):
             raise ValueError(f"bc_lr={self.bc_lr!r}: expected a positive finite number")
         if self.inits is not None and self.inits < 1:
             raise ValueError(f"inits={self.inits}: expected a positive integer")
+        if not (math.isfinite(self.bc_eps) and self.bc_eps > 0):
+            raise ValueError(f"bc_eps={self.bc_eps!r}: expected a positive Adam epsilon")
         if self.bc_steps is not None and self.bc_steps < 0:
             raise ValueError(f"bc_steps={self.bc_steps}: expected >= 0")
         if self.hidden != "auto":
             parse_hidden(self.hidden)
+        if not isinstance(self.conv_channels, int) or self.conv_channels < 1:
+            raise ValueError(f"conv_channels={self.conv_channels!r}: expected a positive integer")
         if self.learner == "random":
             LearnerSpace.from_config(self)
 
@@ -192,7 +203,7 @@ class LearnerSpace:
         act, init = str(rng.choice(self.activations)), str(rng.choice(self.inits))
         lr = float(math.exp(rng.uniform(math.log(self.lr[0]), math.log(self.lr[1]))))
         steps = int(round(math.exp(rng.uniform(math.log(self.steps[0]), math.log(self.steps[1])))))
-        policy = PolicyConfig((width,) * depth, act, base.log_std_init, init)
+        policy = replace(base, hidden=(width,) * depth, activation=act, init=init)  # keeps arch (MLP or CNN)
         return policy, BCConfig(steps, lr, bc.eps, bc.beta1, bc.beta2, bc.max_grad_norm)
 
     def to_json(self) -> dict[str, Any]:
@@ -229,9 +240,11 @@ def resolve_hades(config: HadesConfig, spec: EnvSpec) -> ResolvedHades:
     """Fill ``auto`` values of ``config`` for ``spec`` and validate everything."""
     config.validate()
     discrete = spec.discrete
-    hidden = parse_hidden("64,64" if config.hidden == "auto" else config.hidden)
+    cnn = config.arch == "cnn"
+    hidden = parse_hidden(("128" if cnn else "64,64") if config.hidden == "auto" else config.hidden)
     activation = config.activation if config.activation != "auto" else ("relu" if discrete else "tanh")
-    policy = PolicyConfig(hidden, activation)
+    policy = PolicyConfig(hidden, activation, arch=config.arch, channels=config.conv_channels,
+                          image_shape=image_shape_for(spec) if cnn else None)
     bc = BCConfig(
         steps=config.bc_steps if config.bc_steps is not None else (32 if discrete else 100),
         lr=config.bc_lr if config.bc_lr is not None else (0.03 if discrete else 5e-3),
@@ -375,13 +388,11 @@ class DatasetEvalResult:
 
 def recorded_policy(dataset: Dataset, hidden: str | tuple[int, ...] | None = None,
                     activation: str | None = None) -> PolicyConfig:
-    """The policy architecture ``dataset`` was evolved for (its metadata; else 64,64 relu), with ``hidden`` and
-    ``activation`` replaced where given."""
-    rec = dataset.metadata.get("policy") or {}
-    init = rec.get("init", "orthogonal")
-    return PolicyConfig(hidden if hidden is not None else tuple(rec.get("hidden", (64, 64))),
-                        activation or rec.get("activation", "relu"), float(rec.get("log_std_init", 0.0)),
-                        init if init in INIT_SCHEMES else "orthogonal")
+    """The policy architecture ``dataset`` was evolved for (its metadata, :meth:`PolicyConfig.from_json`: MLP or
+    CNN with its image shape; else a 64,64 relu MLP), with ``hidden`` and ``activation`` replaced where given."""
+    policy = PolicyConfig.from_json(dataset.metadata.get("policy"))
+    return replace(policy, hidden=parse_hidden(hidden) if hidden is not None else policy.hidden,
+                   activation=activation or policy.activation)
 
 
 def recorded_bc(dataset: Dataset, **overrides: Any) -> BCConfig:
@@ -438,9 +449,11 @@ def evaluate_dataset(
         rec = meta.get("init_seeds")
         if not rec:
             raise ValueError("fixed_init=True but the dataset records no HaDES-F init seeds (it is a HaDES-R dataset)")
-        if tuple(policy.hidden) != tuple(rec_policy.get("hidden", ())) or policy.activation != rec_policy.get("activation"):
+        if (tuple(policy.hidden) != tuple(rec_policy.get("hidden", ()))
+                or policy.activation != rec_policy.get("activation") or policy.arch != rec_policy.get("arch", "mlp")):
             raise ValueError("fixed_init=True needs the architecture the dataset was evolved for "
-                             f"(hidden {rec_policy.get('hidden')}, activation {rec_policy.get('activation')})")
+                             f"({rec_policy.get('arch', 'mlp')}, hidden {rec_policy.get('hidden')}, activation "
+                             f"{rec_policy.get('activation')})")
         gen = torch.Generator(device=device)
         gen.manual_seed(int(rec["generator_seed"]))
         inits = net.init(int(rec["inits"]), gen)
@@ -494,10 +507,12 @@ class HadesSearch(SearchMethod):
 
     def banner(self, where: str) -> str:
         c, r = self.config, self.resolved
+        conv = r.policy.arch == "cnn"
         return (f"HaDES-{c.variant} on {c.env} [{self.evaluator.backend} backend, {where}]: "
                 f"D={c.dataset_size} ({r.labels} labels), genome {self.problem.num_dims} dims, "
                 f"{r.strategy} popsize {c.popsize}, {c.generations} generations; "
-                f"policy {','.join(map(str, r.policy.hidden))} {r.policy.activation}, "
+                f"policy {f'cnn {r.policy.channels}x{r.policy.kernel}x{r.policy.kernel} + ' if conv else ''}"
+                f"{','.join(map(str, r.policy.hidden))} {r.policy.activation}, "
                 f"BC {r.bc.steps} steps lr {r.bc.lr}, {r.inits} init(s) x {c.episodes} episodes"
                 + (f"; random learners (widths {c.learner_widths}, depths {c.learner_depths}, {c.learner_activations}, "
                    f"inits {c.learner_inits}, lr {c.learner_lr}, steps {c.learner_steps})" if c.learner == "random" else ""))

@@ -14,6 +14,7 @@ those policies are evaluated in one batched rollout. :func:`write_sweep` writes 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
@@ -95,7 +96,7 @@ def sweep_dataset(dataset: Dataset, grid: SweepGrid = SweepGrid(), episodes: int
     with progress_bar(len(archs) * len(grid.lr), f"sweeping {grid.cells} cells x {grid.seeds} seeds", "run",
                       progress) as bar:
         for hidden, act, init in archs:
-            net = PolicyNet(dataset.spec, PolicyConfig(hidden, act, base_policy.log_std_init, init))
+            net = PolicyNet(dataset.spec, dataclasses.replace(base_policy, hidden=hidden, activation=act, init=init))
             gen = torch.Generator(device=device)
             gen.manual_seed(int(seed))
             inits = net.init(grid.seeds, gen)
