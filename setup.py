@@ -17,7 +17,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["torch_distill", "torch_distill.*"]),
-    package_data={"torch_distill": ["datasets/*.safetensors", "datasets/*.json", "synthetic_envs/*.safetensors", "synthetic_envs/*.md", "presets/*.toml", "datasets/images/*.safetensors", "datasets/images/*.md", "datasets/multitask/*.safetensors"]},
+    package_data={"torch_distill": ["datasets/*.safetensors", "datasets/*.json", "synthetic_envs/*.safetensors", "synthetic_envs/*.md", "presets/*.toml", "datasets/images/*.safetensors", "datasets/images/*.md", "datasets/multitask/*.safetensors", "datasets/invariant/*.safetensors"]},
     install_requires=[
         # Users bring their own (CUDA) build; the README installs the CPU build that lies on disk first.
         "torch>=2.4,<2.15",

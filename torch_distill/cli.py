@@ -583,10 +583,10 @@ def _obj(x: Any) -> dict[str, Any]:
 
 
 def _cmd_datasets(args: list[str]) -> int:
-    from torch_distill.io import load_dataset, shipped_datasets, shipped_multitask_datasets
+    from torch_distill.io import load_dataset, shipped_datasets, shipped_invariant_datasets, shipped_multitask_datasets
 
     _no_args("datasets", args)
-    for name, path in {**shipped_datasets(), **shipped_multitask_datasets()}.items():
+    for name, path in {**shipped_datasets(), **shipped_invariant_datasets(), **shipped_multitask_datasets()}.items():
         ds = load_dataset(path)
         ev = ds.metadata.get("eval") or {}
         best = max((v["return_mean"] for v in ev.values()), default=float("nan"))

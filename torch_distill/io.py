@@ -276,12 +276,18 @@ def shipped_multitask_datasets() -> dict[str, Path]:
     return {p.stem: p for p in sorted((SHIPPED_DIR / "multitask").glob("*.safetensors"))}
 
 
+def shipped_invariant_datasets() -> dict[str, Path]:
+    """Learner-invariant datasets shipped inside the package (``datasets/invariant/``: evolved with a new random
+    learner every generation), by name ``"invariant/<env id>"``, e.g. ``load_dataset("invariant/CartPole-v1")``."""
+    return {f"invariant/{p.stem}": p for p in sorted((SHIPPED_DIR / "invariant").glob("*.safetensors"))}
+
+
 def resolve_dataset(path_or_name: str | os.PathLike) -> Path:
     """A path to an existing file, or the shipped dataset of that name."""
     p = Path(path_or_name)
     if p.is_file():
         return p
-    shipped = {**shipped_datasets(), **shipped_multitask_datasets()}
+    shipped = {**shipped_datasets(), **shipped_multitask_datasets(), **shipped_invariant_datasets()}
     if str(path_or_name) in shipped:
         return shipped[str(path_or_name)]
     names = ", ".join(shipped) or "(none)"
