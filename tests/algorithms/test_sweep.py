@@ -137,3 +137,38 @@ def test_cli_sweep_bad_grid(args, msg, tmp_path, capsys):
     err = capsys.readouterr().err
     assert msg in err and "Traceback" not in err
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def _grid_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "invariance_grid.py"
+    spec = importlib.util.spec_from_file_location("invariance_grid", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_invariant_dataset_trains_an_off_recipe_plain_torch_learner():
+    """The random-learner dataset trains a learner the fixed-learner one fails with (64 tanh, Adam 0.03 without
+    clipping, 100 steps; plain torch and gymnasium, as scripts/invariance_grid.py)."""
+    import numpy as np
+
+    from torch_distill.io import resolve_dataset
+
+    g = _grid_script()
+    returns = {}
+    for name in ("CartPole-v1", "invariant/CartPole-v1"):
+        states, actions, meta = g.load(str(resolve_dataset(name)))
+        norm = meta["obs_normalizer"]
+        mean, std = np.asarray(norm["obs_mean"]), np.sqrt(np.asarray(norm["obs_var"]) + norm["eps"])
+        pols = []
+        for seed in range(2):
+            torch.manual_seed(seed)
+            net = g.make_policy(4, 2, 64, 2, "tanh", "orthogonal")
+            net.load_state_dict(g.train(net, None, states, actions, 0.03, [100])[0])
+            pols.append(net)
+        returns[name] = float(g.evaluate("CartPole-v1", pols, mean, std, 10, 12345, True, None, None).mean())
+    assert returns["invariant/CartPole-v1"] >= 450, returns
+    assert returns["CartPole-v1"] < 350, returns
