@@ -33,12 +33,16 @@ setup(
         "mujoco": ["mujoco>=3.0", "envpool>=0.8"],
         "minigrid": ["minigrid>=3.0"],
         "torchrl": ["torchrl>=0.8", "tensordict>=0.8"],
+        "minatar": ["minatar==1.0.15"],  # the reference the batched MinAtar is tested against
+        "cale": ["ale-py>=0.12"],
         "test": ["pytest>=7", "minigrid>=3.0", "envpool>=0.8", "mujoco>=3.0", "torchrl==0.14.*", "tensordict==0.14.*",
-                 "import-linter>=2.0", "pytest-xdist>=3.0"],
-        # Peers of scripts/bench_gridworld.py (JAX; benchmarks only).
-        "bench": ["jax", "navix", "xminigrid", "envpool>=0.8", "minigrid>=3.0"],
+                 "import-linter>=2.0", "pytest-xdist>=3.0", "hypothesis>=6", "cmaes>=0.10", "minatar==1.0.15",
+                 "ale-py>=0.12"],
+        # Peers of scripts/bench_gridworld.py and scripts/bench_minatar.py (JAX; benchmarks only).
+        "bench": ["jax", "navix", "xminigrid", "gymnax", "envpool>=0.8", "minigrid>=3.0", "minatar==1.0.15"],
         "dev": ["pytest>=7", "minigrid>=3.0", "envpool>=0.8", "mujoco>=3.0", "torchrl==0.14.*", "tensordict==0.14.*",
-                "import-linter>=2.0", "pytest-xdist>=3.0", "ruff"],
+                "import-linter>=2.0", "pytest-xdist>=3.0", "hypothesis>=6", "cmaes>=0.10", "minatar==1.0.15",
+                "ale-py>=0.12", "ruff"],
     },
     entry_points={"console_scripts": ["torch-distill=torch_distill.cli:main"]},
 )
