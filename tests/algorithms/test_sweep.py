@@ -172,3 +172,13 @@ def test_invariant_dataset_trains_an_off_recipe_plain_torch_learner():
         returns[name] = float(g.evaluate("CartPole-v1", pols, mean, std, 10, 12345, True, None, None).mean())
     assert returns["invariant/CartPole-v1"] >= 450, returns
     assert returns["CartPole-v1"] < 350, returns
+
+
+def test_shipped_invariant_datasets_load_by_name():
+    from torch_distill.io import shipped_invariant_datasets
+
+    assert set(shipped_invariant_datasets()) == {"invariant/CartPole-v1", "invariant/Pendulum-v1"}
+    for name in shipped_invariant_datasets():
+        ds = load_dataset(name)
+        assert ds.metadata["learner_space"]["widths"] and ds.metadata["invariance_grid"]["cells_total"] == 320
+        assert "/tmp" not in ds.metadata["command"]
