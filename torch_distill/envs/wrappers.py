@@ -23,47 +23,6 @@ from torch_distill.envs.core import EnvSpec, FunctionalEnv
 __all__ = ["FlatSymbolicObs", "FlatObs", "FlatMinAtarObs"]
 
 
-class FlatSymbolicObs:
-    """Wrap a ``FunctionalEnv`` whose obs has ``image`` and ``direction`` fields into flat float observations."""
-
-    def __init__(self, env: FunctionalEnv) -> None:
-        self.env = env
-        inner = env.spec
-        self.image_numel = 1
-        for s in inner.obs_shape:
-            self.image_numel *= s
-        self.spec: EnvSpec = replace(inner, obs_shape=(self.image_numel + 4 + 4,))
-
-    def default_params(self, device: torch.device | str = "cpu") -> NamedTuple:
-        return self.env.default_params(device)
-
-    def _flat(self, obs: Any) -> torch.Tensor:
-        image = obs.image.reshape(obs.image.shape[0], -1).float()
-        direction = torch.nn.functional.one_hot(obs.direction.long(), 4).float()
-        mission = getattr(obs, "mission", None)
-        if mission is None:
-            mission = torch.zeros(image.shape[0], 4, device=image.device)
-        return torch.cat([image, direction, mission.reshape(image.shape[0], -1).float()], dim=-1)
-
-    def reset(self, batch_size: int, generator: torch.Generator, params: NamedTuple | None = None):
-        state, obs = self.env.reset(batch_size, generator, params)
-        return state, self._flat(obs)
-
-    def step(self, state: NamedTuple, action: torch.Tensor, generator: torch.Generator, params: NamedTuple | None = None):
-        state, obs, reward, terminated, truncated = self.env.step(state, action, generator, params)
-        return state, self._flat(obs), reward, terminated, truncated
-
-    def transition(self, state: NamedTuple, action: torch.Tensor, generator: torch.Generator,
-                   params: NamedTuple | None = None):
-        state, obs, reward, terminated, truncated = self.env.transition(state, action, generator, params)
-        return state, self._flat(obs), reward, terminated, truncated
-
-    def reset_done(self, done: torch.Tensor, state: NamedTuple, obs: torch.Tensor, generator: torch.Generator,
-                   params: NamedTuple | None = None):
-        state, inner_obs = self.env.reset_done(done, state, None, generator, params)
-        return state, self._flat(inner_obs)
-
-
 class FlatObs:
     """Wrap a ``FunctionalEnv`` with tensor observations ``[B, *obs_shape]`` into flat float32 ``[B, obs_dim]``
     ones (row-major ``reshape``; bool/int values become 0./1./codes). State, params, rewards and flags pass through;
@@ -101,6 +60,26 @@ class FlatObs:
                    params: NamedTuple | None = None):
         state, inner_obs = self.env.reset_done(done, state, None, generator, params)
         return state, self._flat(inner_obs)
+
+
+class FlatSymbolicObs(FlatObs):
+    """Wrap a ``FunctionalEnv`` whose obs has ``image`` and ``direction`` fields into flat float observations."""
+
+    def __init__(self, env: FunctionalEnv) -> None:
+        self.env = env
+        inner = env.spec
+        self.image_numel = 1
+        for s in inner.obs_shape:
+            self.image_numel *= s
+        self.spec: EnvSpec = replace(inner, obs_shape=(self.image_numel + 4 + 4,))
+
+    def _flat(self, obs: Any) -> torch.Tensor:
+        image = obs.image.reshape(obs.image.shape[0], -1).float()
+        direction = torch.nn.functional.one_hot(obs.direction.long(), 4).float()
+        mission = getattr(obs, "mission", None)
+        if mission is None:
+            mission = torch.zeros(image.shape[0], 4, device=image.device)
+        return torch.cat([image, direction, mission.reshape(image.shape[0], -1).float()], dim=-1)
 
 
 class FlatMinAtarObs(FlatObs):
